@@ -41,15 +41,14 @@
 #define WRITER_DURATION_S 2.0
 #define READER_CHECKS_PER_CLOCK_READ 256
 
-#define RECORD_MODELS 1024 /* a power of two */
+/* Timed records last 50 ms, so that all of a batch's events have expired
+ * soon after it and rlb_cleanup() can empty the board before the next. */
+#define RECORD_DURATION_S 0.05
 
 #define LONG_DURATION_S 3600.0
 #define BENCH_JOB "bench-job"
 
 static const char *const codes[] = {"E101", "E102", "E103", "E104"};
-
-/* The models that timed records rotate over, "model-0000" and up. */
-static char record_models[RECORD_MODELS][16];
 
 /* The sizes of a run: --quick or the default. */
 typedef struct run_settings {
@@ -95,6 +94,14 @@ typedef struct target {
 /* A sink for loop results, so that the compiler keeps the timed calls. */
 static volatile long sink;
 
+static void sleep_until(int64_t ns)
+{
+  struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+    ;
+}
+
 /* ---- Timed operations ---- */
 
 typedef struct check_context {
@@ -105,6 +112,7 @@ typedef struct check_context {
 
 typedef struct record_context {
   rlb_board *board;
+  long recorded; /* events recorded since the last cleanup */
 } record_context;
 
 typedef struct sqlite_context {
@@ -153,38 +161,50 @@ static int run_check(void *context, long n)
 
 /*
  * Empties the record board before each batch, so that every timed record
- * takes a free slot and none evicts or reuses an expired slot. The records
- * rotate over RECORD_MODELS models because rlb_clear() takes time that
- * grows with the square of the events per key.
+ * takes a free slot and none evicts or reuses an expired slot. It waits for
+ * the previous batch's events to expire and removes them with
+ * rlb_cleanup(), which the library does without rescanning each key's
+ * events, unlike rlb_clear() of live events.
  */
 static int prepare_record(void *context)
 {
-  const record_context *c = context;
+  record_context *c = context;
   size_t removed;
-  int rc = rlb_clear(c->board, NULL, NULL, &removed);
+  int rc;
 
+  if (c->recorded == 0)
+    return 0;
+  sleep_until(bench_now_ns() + (int64_t)(RECORD_DURATION_S * 1e9) + 1000000);
+  rc = rlb_cleanup(c->board, &removed);
   if (rc < 0) {
-    bench_error("rlb_clear failed: %s", rlb_strerror(rc));
+    bench_error("rlb_cleanup failed: %s", rlb_strerror(rc));
     return -1;
   }
+  if ((long)removed != c->recorded) {
+    bench_error("rlb_cleanup removed %zu events, expected %ld", removed,
+                c->recorded);
+    return -1;
+  }
+  c->recorded = 0;
   return 0;
 }
 
 static int run_record(void *context, long n)
 {
-  const record_context *c = context;
+  record_context *c = context;
   char id[RLB_ID_LEN + 1];
   long i;
   int rc;
 
   for (i = 0; i < n; i++) {
-    rc = rlb_record(c->board, "E101", 60.0, BENCH_JOB,
-                    record_models[i & (RECORD_MODELS - 1)], id);
+    rc = rlb_record(c->board, "E101", RECORD_DURATION_S, BENCH_JOB, "model-a",
+                    id);
     if (rc != 0) {
       bench_error("rlb_record failed: %s", rlb_strerror(rc));
       return -1;
     }
   }
+  c->recorded += n;
   return 0;
 }
 
@@ -215,8 +235,8 @@ static int run_sqlite_record(void *context, long n)
   long i;
 
   for (i = 0; i < n; i++) {
-    if (bench_sqlite_record(c->store, "E101", 60.0, BENCH_JOB,
-                            record_models[i & (RECORD_MODELS - 1)]) != 0)
+    if (bench_sqlite_record(c->store, "E101", RECORD_DURATION_S, BENCH_JOB,
+                            "model-a") != 0)
       return -1;
   }
   return 0;
@@ -368,7 +388,7 @@ static int measure_record(const run_settings *run, results *r)
 
   if (create_board(&board, name, sizeof(name), RECORD_CAPACITY) != 0)
     return -1;
-  record.board = board;
+  record = (record_context){board, 0};
   if (measure_op(run, "record", prepare_record, run_record, &record,
                  RECORD_CAPACITY, &r->record_ns) != 0)
     status = -1;
@@ -435,14 +455,6 @@ typedef struct readers_schedule {
   int64_t start_ns;
   int64_t end_ns;
 } readers_schedule;
-
-static void sleep_until(int64_t ns)
-{
-  struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
-
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-    ;
-}
 
 static int open_existing(rlb_board **board, const char *name)
 {
@@ -983,14 +995,6 @@ static void read_load(double load[3])
     load[0] = load[1] = load[2] = NAN;
 }
 
-static void init_models(void)
-{
-  int i;
-
-  for (i = 0; i < RECORD_MODELS; i++)
-    snprintf(record_models[i], sizeof(record_models[i]), "model-%04d", i);
-}
-
 static void run_all(const run_settings *run, results *r)
 {
   r->failures += measure_checks(run, r) != 0;
@@ -1044,7 +1048,6 @@ int main(int argc, char **argv)
   if (bench_cleanup_init(dir) != 0)
     return 1;
   init_results(&r);
-  init_models();
   read_clocksource(r.clocksource, sizeof(r.clocksource));
   read_load(r.load_before);
   run_all(&run, &r);

@@ -16,7 +16,8 @@ install(FILES "${PROJECT_SOURCE_DIR}/doc/rlboard.3"
 
 if(TARGET rlboard_cli)
   # The command finds librlboard.so relative to itself, so an install under
-  # any prefix runs without LD_LIBRARY_PATH.
+  # any prefix, including one given to cmake --install --prefix, runs
+  # without LD_LIBRARY_PATH. CMAKE_SKIP_INSTALL_RPATH turns this off.
   if(NOT IS_ABSOLUTE "${CMAKE_INSTALL_BINDIR}"
      AND NOT IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
     file(RELATIVE_PATH rlb_bin_to_lib "/prefix/${CMAKE_INSTALL_BINDIR}"
@@ -46,16 +47,15 @@ install(FILES
   "${PROJECT_BINARY_DIR}/rlboardConfigVersion.cmake"
   DESTINATION "${rlb_cmake_dir}")
 
-# pkg-config file. Its prefix is a path relative to ${pcfiledir} whenever the
-# install directories are relative, so the installed tree is relocatable.
+# pkg-config file. Its prefix is the one the files are installed under, read
+# when cmake --install runs, so an install with --prefix gets a matching
+# file. An absolute prefix lets pkg-config drop -I/usr/include and
+# -L/usr/lib, which it recognizes only by their absolute paths.
 set(rlb_pc_dir "${CMAKE_INSTALL_LIBDIR}/pkgconfig")
+set(RLB_PC_PREFIX "@RLB_INSTALL_PREFIX@")
 if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
-  set(RLB_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
   set(RLB_PC_LIBDIR "${CMAKE_INSTALL_LIBDIR}")
 else()
-  file(RELATIVE_PATH rlb_pc_to_prefix "/prefix/${rlb_pc_dir}" "/prefix")
-  string(REGEX REPLACE "/$" "" rlb_pc_to_prefix "${rlb_pc_to_prefix}")
-  set(RLB_PC_PREFIX "\${pcfiledir}/${rlb_pc_to_prefix}")
   set(RLB_PC_LIBDIR "\${prefix}/${CMAKE_INSTALL_LIBDIR}")
 endif()
 if(IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
@@ -64,6 +64,11 @@ else()
   set(RLB_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
 endif()
 configure_file("${PROJECT_SOURCE_DIR}/cmake/rlboard.pc.in"
-  "${PROJECT_BINARY_DIR}/rlboard.pc" @ONLY)
+  "${PROJECT_BINARY_DIR}/rlboard.pc.in" @ONLY)
+install(CODE "
+  set(RLB_INSTALL_PREFIX \"\${CMAKE_INSTALL_PREFIX}\")
+  configure_file(\"${PROJECT_BINARY_DIR}/rlboard.pc.in\"
+    \"${PROJECT_BINARY_DIR}/rlboard.pc\" @ONLY)
+")
 install(FILES "${PROJECT_BINARY_DIR}/rlboard.pc"
   DESTINATION "${rlb_pc_dir}")

@@ -44,7 +44,7 @@
 /* The pause after a transport error, so a down server is not hammered. */
 #define WORKER_ERROR_PAUSE 0.1
 
-/* The counters are shared between processes through plain memory, which
+/* The counters are shared between processes in a MAP_SHARED mapping, which
  * needs lock-free (and so address-free) 64-bit atomics. */
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2,
                "64-bit atomics must be lock-free to be shared");
@@ -56,7 +56,8 @@ struct worker {
   struct worker_counters *counters;
   CURL *curl;
   rlb_board *board;
-  double deadline; /* CLOCK_MONOTONIC seconds */
+  double deadline;    /* CLOCK_MONOTONIC seconds */
+  int error_reported; /* the first failed request was reported */
 };
 
 static double now_seconds(void)
@@ -73,7 +74,7 @@ static double remaining(const struct worker *w)
 }
 
 /* Sleeps for seconds, cut short at the worker's deadline. */
-static void sleep_until_deadline(const struct worker *w, double seconds)
+static void sleep_before_deadline(const struct worker *w, double seconds)
 {
   double left = remaining(w);
   struct timespec ts;
@@ -89,7 +90,7 @@ static void sleep_until_deadline(const struct worker *w, double seconds)
     ;
 }
 
-static void count(atomic_uint_least64_t *counter)
+static void add_one(atomic_uint_least64_t *counter)
 {
   atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
 }
@@ -102,12 +103,11 @@ static int fail(const struct worker *w, const char *what, int rc)
 }
 
 /* Discards the response body. */
-static size_t discard_body(char *data, size_t size, size_t count_,
-                           void *context)
+static size_t discard_body(char *data, size_t size, size_t items, void *context)
 {
   (void)data;
   (void)context;
-  return size * count_;
+  return size * items;
 }
 
 /*
@@ -128,13 +128,32 @@ static double retry_after_seconds(struct worker *w)
       rlb_parse_retry_after(header->value, 1, 0, &seconds) == 0)
     goto found;
 
-  count(&w->counters->no_retry_after);
+  add_one(&w->counters->no_retry_after);
   return WORKER_RETRY_AFTER_DEFAULT;
 
 found:
   if (seconds < WORKER_RETRY_AFTER_MIN)
     seconds = WORKER_RETRY_AFTER_MIN;
   return seconds;
+}
+
+/* Reports the first failed request of the worker; later ones are only
+ * counted. */
+static void report_error(struct worker *w, CURLcode rc, long status)
+{
+  if (w->error_reported)
+    return;
+  w->error_reported = 1;
+  if (rc != CURLE_OK)
+    fprintf(stderr,
+            "worker %s: GET %s failed: %s; later errors are only "
+            "counted\n",
+            w->options->job, w->options->url, curl_easy_strerror(rc));
+  else
+    fprintf(stderr,
+            "worker %s: GET %s returned HTTP %ld; later errors "
+            "are only counted\n",
+            w->options->job, w->options->url, status);
 }
 
 /*
@@ -146,24 +165,25 @@ static enum outcome send_request(struct worker *w, double *retry_after)
   CURLcode rc;
   long status = 0;
 
-  count(&w->counters->requests);
+  add_one(&w->counters->requests);
   rc = curl_easy_perform(w->curl);
   if (rc == CURLE_OK)
     curl_easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &status);
 
   if (status >= 200 && status < 300) {
-    count(&w->counters->successes);
+    add_one(&w->counters->successes);
     return OUTCOME_SUCCESS;
   }
   if (status == 429) {
-    count(&w->counters->rate_limited);
+    add_one(&w->counters->rate_limited);
     *retry_after = retry_after_seconds(w);
     return OUTCOME_LIMITED;
   }
 
-  count(&w->counters->errors);
+  add_one(&w->counters->errors);
+  report_error(w, rc, status);
   if (rc != CURLE_OK)
-    sleep_until_deadline(w, WORKER_ERROR_PAUSE);
+    sleep_before_deadline(w, WORKER_ERROR_PAUSE);
   return OUTCOME_ERROR;
 }
 
@@ -174,7 +194,7 @@ static int run_alone(struct worker *w)
 
   while (remaining(w) > 0) {
     if (send_request(w, &retry_after) == OUTCOME_LIMITED)
-      sleep_until_deadline(w, retry_after);
+      sleep_before_deadline(w, retry_after);
   }
   return 0;
 }
@@ -191,7 +211,7 @@ static int wait_clear(struct worker *w)
   if (left <= 0)
     return 0;
 
-  count(&w->counters->waits);
+  add_one(&w->counters->waits);
   rc = rlb_wait(w->board, NULL, w->options->model, left, -1);
   if (rc == 0 || rc == RLB_ETIMEDOUT || rc == -EINTR)
     return 0;
@@ -208,11 +228,11 @@ static int take_probe(struct worker *w, uint64_t *token)
   int rc = rlb_probe_acquire(w->board, NULL, w->options->model, token);
 
   if (rc == 0) {
-    count(&w->counters->probes);
+    add_one(&w->counters->probes);
     return 1;
   }
-  if (rc == 1)
-    return 0; /* limited again: the next check waits */
+  if (rc == RLB_PROBE_LIMITED || rc == RLB_PROBE_NOT_NEEDED)
+    return 0; /* the next check waits, or passes after another's probe */
   if (rc == RLB_EPROBEHELD) {
     rc = wait_clear(w); /* until the prober reports */
     return rc < 0 ? rc : 0;
@@ -228,7 +248,7 @@ static int record_limit(struct worker *w, double retry_after)
 
   if (rc < 0)
     return fail(w, "rlb_record", rc);
-  count(&w->counters->records);
+  add_one(&w->counters->records);
   return 0;
 }
 
@@ -300,7 +320,7 @@ static int open_board(struct worker *w)
 int worker_run(const struct worker_options *options,
                struct worker_counters *counters)
 {
-  struct worker w = {options, counters, NULL, NULL, 0};
+  struct worker w = {options, counters, NULL, NULL, 0, 0};
   int rc;
 
   if (options->board != NULL) {
@@ -338,7 +358,7 @@ int worker_run(const struct worker_options *options,
 static void usage(FILE *out)
 {
   fprintf(out,
-          "usage: rlboard-example-worker --url URL [options]\n"
+          "Usage: rlboard-example-worker --url URL [OPTIONS]\n"
           "Sends GET requests to URL as fast as the rate limit allows and\n"
           "shares each HTTP 429 through an rlboard board.\n"
           "  --url URL        the API to request (required)\n"

@@ -74,6 +74,11 @@ extern "C" {
 #define RLB_PROBE_TIMEOUT_MS_MAX 3600000
 #define RLB_DEFAULT_BOARD "rlboard"
 
+/* Results of rlb_probe_acquire() other than errors. */
+#define RLB_PROBE_TAKEN 0
+#define RLB_PROBE_LIMITED 1
+#define RLB_PROBE_NOT_NEEDED 2
+
 /*
  * Error codes. System errors are negated errno values (-ENOENT for a board
  * that does not exist, -EACCES for a board of another user, -ENOSPC when
@@ -120,9 +125,10 @@ enum rlb_error {
 typedef struct rlb_board rlb_board;
 
 /* rlb_options.flags */
-#define RLB_CREATE 0x1    /* create the board when it does not exist */
-#define RLB_EXCLUSIVE 0x2 /* with RLB_CREATE: fail with -EEXIST if it exists   \
-                           */
+#define RLB_CREATE 0x1 /* create the board when it does not exist */
+#define RLB_EXCLUSIVE                                                          \
+  0x2 /* with RLB_CREATE: fail with -EEXIST if it exists                       \
+       */
 
 /*
  * Options for rlb_open(). Initialize with rlb_options_init(). Capacity, TTL
@@ -311,7 +317,9 @@ typedef void (*rlb_violation_fn)(void *context, const char *message);
  * every sequence counter even, the index agreeing with the slots, the
  * counts. Reports each violation to fn (when not NULL) and returns their
  * number, 0 for a consistent board. A board whose name was removed counts as
- * one violation. Errors: RLB_ELOCKTIMEOUT, RLB_ENOTRECOVERABLE.
+ * one violation. Errors: RLB_EINVALARG, -ENOMEM, RLB_ELOCKTIMEOUT,
+ * RLB_ENOTRECOVERABLE. Takes the write lock, so it may block up to the lock
+ * timeout, and repairs the board first when a writer died holding it.
  */
 RLB_EXPORT int rlb_verify(rlb_board *board, rlb_violation_fn fn, void *context);
 
@@ -360,10 +368,14 @@ RLB_EXPORT int rlb_wait(rlb_board *board, const char *error_code,
  * after a limit is over while the other workers wait in rlb_wait(). The
  * board has one probe for all keys. It is taken when no event matching
  * (error_code, model) is live and the probe is free or past its deadline,
- * probe_timeout_ms after it was taken. Returns 0 and stores a non-zero
- * token for rlb_probe_release() in *token, or returns 1 without a token
- * while a matching event is still live. A prober that dies holds the probe
- * until its deadline and no longer.
+ * probe_timeout_ms after it was taken. Returns RLB_PROBE_TAKEN (0) and
+ * stores a non-zero token for rlb_probe_release() in *token, or
+ * RLB_PROBE_LIMITED (1) without a token while a matching event is still
+ * live. Returns RLB_PROBE_NOT_NEEDED (2) and stores 0 when a probe of the
+ * same key succeeded after the key's last event expired: the limit is known
+ * to be over, so the caller sends without a probe. That is how the waiters
+ * released by a success all resume at once. A prober that dies holds the
+ * probe until its deadline and no longer.
  *
  * A worker that found its key limited recovers like this:
  *
@@ -371,9 +383,11 @@ RLB_EXPORT int rlb_wait(rlb_board *board, const char *error_code,
  *     if (rlb_wait(board, NULL, model, -1, -1) != 0)
  *       break;
  *     rc = rlb_probe_acquire(board, NULL, model, &token);
- *     if (rc == 1 || rc == RLB_EPROBEHELD)
+ *     if (rc == RLB_PROBE_NOT_NEEDED)
+ *       break;  // another worker's probe went through
+ *     if (rc == RLB_PROBE_LIMITED || rc == RLB_EPROBEHELD)
  *       continue;  // rlb_wait() blocks until the prober reports
- *     if (rc != 0)
+ *     if (rc != RLB_PROBE_TAKEN)
  *       break;
  *     if (send_request() == 429) {
  *       rlb_record(board, "E101", retry_after, job, model, NULL);
@@ -384,10 +398,6 @@ RLB_EXPORT int rlb_wait(rlb_board *board, const char *error_code,
  *     break;  // the limit is over: back to one rlb_check() per request
  *   }
  *
- * NOTE: after a successful probe, each worker still in this loop takes the
- * probe in turn for its own first request, so N waiting workers resume at
- * most one request at a time, spread by the jitter.
- *
  * Errors: RLB_EINVALARG, RLB_EINVALCODE, RLB_EINVALMODEL, RLB_EPROBEHELD,
  * RLB_ELOCKTIMEOUT, RLB_ENOTRECOVERABLE. Takes the write lock.
  */
@@ -397,11 +407,12 @@ RLB_EXPORT int rlb_probe_acquire(rlb_board *board, const char *error_code,
 /*
  * Releases the probe taken with token and wakes every waiter. success
  * non-zero: the request went through, so the waiters resume after their
- * jitter. success 0: the prober has recorded the new limit with
- * rlb_record() before this call, so the waiters wait for it; a failure
- * released while no event of the probe's key is live is logged as a
- * warning. A probe past its deadline can still be released until another
- * worker takes it. Errors: RLB_EINVALARG, RLB_ENOPROBE (token 0, or not
+ * jitter and rlb_probe_acquire() for the probe's key returns
+ * RLB_PROBE_NOT_NEEDED until the key's next event. success 0: the prober has
+ * recorded the new limit with rlb_record() before this call, so the waiters
+ * wait for it; a failure released while no event of the probe's key is live is
+ * logged as a warning. A probe past its deadline can still be released until
+ * another worker takes it. Errors: RLB_EINVALARG, RLB_ENOPROBE (token 0, or not
  * the current probe's), RLB_ELOCKTIMEOUT, RLB_ENOTRECOVERABLE.
  */
 RLB_EXPORT int rlb_probe_release(rlb_board *board, uint64_t token, int success);
@@ -428,8 +439,11 @@ typedef struct rlb_snapshot_result {
  * the SQLite file at path, replacing the table's rows in one transaction.
  * Creates the file, the table and its indexes when missing; leaves other
  * tables alone. Uses WAL mode and a 30 s busy timeout, so a writer holding
- * the file delays the snapshot. Errors: RLB_ENOTSQLITE, RLB_ESQLITE,
- * -ENOMEM. May block up to the busy timeout.
+ * the file delays the snapshot. A file that is not a SQLite database is left
+ * unchanged. Errors: RLB_EINVALARG, RLB_ENOTSQLITE, RLB_ESQLITE,
+ * RLB_ETIMEDOUT (the file stayed locked past the busy timeout), a negated
+ * errno such as -ENOENT or -EACCES when the file cannot be opened, -ENOMEM.
+ * May block up to the busy timeout.
  */
 RLB_EXPORT int rlb_snapshot(rlb_board *board, const char *path,
                             rlb_snapshot_result *result);
@@ -449,9 +463,14 @@ typedef struct rlb_restore_result {
  * Adds every unexpired row of the file's rate_limit_events table whose id is
  * not on the board, keeping id, times, hash and duration. Expired rows are
  * counted and skipped; invalid rows are reported to fn with their id and
- * the reason, counted and skipped. Never removes or shortens a live event.
- * Errors: RLB_ENOTSQLITE, RLB_ENOTABLE, RLB_ESQLITE, -ENOENT, RLB_ELOCKTIMEOUT;
- * on an error the board is unchanged.
+ * the reason, counted and skipped. A row without a text id is reported as
+ * "(row N)", N counting from 1. Never removes or shortens a live event: a
+ * row that would need a live event evicted is reported with the reason
+ * "board is full of live events" and counted as invalid. Opens the file
+ * read-only and never creates it.
+ * Errors: RLB_EINVALARG, RLB_ENOTSQLITE, RLB_ENOTABLE, RLB_ESQLITE (such as
+ * a table without the expected columns), RLB_ETIMEDOUT, -ENOENT, -EISDIR,
+ * -ENOMEM, RLB_ELOCKTIMEOUT; on an error the board is unchanged.
  */
 RLB_EXPORT int rlb_restore(rlb_board *board, const char *path,
                            rlb_restore_result *result, rlb_row_fn fn,

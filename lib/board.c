@@ -215,6 +215,30 @@ static int init_mutex(pthread_mutex_t *m)
   return -rc;
 }
 
+/*
+ * Returns 1 when the lock in a header copy has the kind that init_mutex()
+ * gives. glibc's lock functions trust the kind: with a priority-protect or
+ * priority-inheritance kind they abort the process on a garbage priority or
+ * owner. The kind of a robust mutex never changes after initialization.
+ * NOTE: other C libraries are not checked.
+ */
+static int lock_kind_valid(const pthread_mutex_t *m)
+{
+#ifdef __GLIBC__
+  pthread_mutex_t reference;
+  int valid;
+
+  if (init_mutex(&reference) != 0)
+    return 0;
+  valid = m->__data.__kind == reference.__data.__kind;
+  pthread_mutex_destroy(&reference);
+  return valid;
+#else
+  (void)m;
+  return 1;
+#endif
+}
+
 static uint64_t random_board_id(void)
 {
   uint64_t id = 0;
@@ -380,8 +404,12 @@ static int attach_ready(int fd, const char *path, const rlb_options *o,
     if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
       rc = probe_segment(fd, h, &size);
       flock(fd, LOCK_UN);
-      if (rc == 1)
-        return check_header(h, size);
+      if (rc == 1) {
+        rc = check_header(h, size);
+        if (rc == 0 && !lock_kind_valid(&h->lock.mutex))
+          rc = RLB_ECORRUPT;
+        return rc;
+      }
       if (rc < 0)
         return rc;
       if ((o->flags & RLB_CREATE) && flock(fd, LOCK_EX | LOCK_NB) == 0) {

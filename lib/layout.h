@@ -27,8 +27,9 @@
 
 #include "rlboard.h"
 
-#define RLB_MAGIC UINT64_C(0x3130445241424c52) /* "RLBARD01" in memory order   \
-                                                */
+#define RLB_MAGIC                                                              \
+  UINT64_C(0x3130445241424c52) /* "RLBARD01" in memory order                   \
+                                */
 #define RLB_LAYOUT_VERSION 1u
 #define RLB_CACHE_LINE 64u
 #define RLB_MUTEX_AREA 64u
@@ -110,7 +111,9 @@ typedef struct rlb_header {
   uint64_t probe_key_hash;
   int32_t probe_pid;
   uint32_t pad4;
-  uint8_t pad5[24];
+  int64_t confirmed_ns;        /* CLOCK_MONOTONIC of the last success */
+  uint64_t confirmed_key_hash; /* key of that successful probe */
+  uint8_t pad5[8];
 } rlb_header;
 
 /* One event. 256 bytes, four cache lines. */
@@ -160,6 +163,7 @@ _Static_assert(offsetof(rlb_header, lock) == 128, "lock offset");
 _Static_assert(sizeof(pthread_mutex_t) <= RLB_MUTEX_AREA, "mutex size");
 _Static_assert(offsetof(rlb_header, board_seq) == 192, "board_seq offset");
 _Static_assert(offsetof(rlb_header, wake_seq) == 320, "wake_seq offset");
+_Static_assert(offsetof(rlb_header, confirmed_ns) == 360, "confirmed offset");
 _Static_assert(sizeof(rlb_header) == 384, "header size");
 _Static_assert(offsetof(rlb_slot, id) == 48, "slot id offset");
 _Static_assert(offsetof(rlb_slot, code) == 112, "slot code offset");

@@ -26,7 +26,8 @@
 #define EXPIRY_AHEAD_MAX_US                                                    \
   ((int64_t)(RLB_DURATION_MAX * RLB_TTL_FACTOR_MAX) * INT64_C(1000000))
 
-/* The longest time text accepted: a 9-digit fraction and an offset. */
+/* The maximum length of a time text, which fits a 9-digit fraction and an
+ * offset. */
 #define TIME_TEXT_MAX 40
 
 #define REASON_MAX 128
@@ -60,8 +61,9 @@ static const char cache_size_sql[] = "PRAGMA cache_size=-65536";
 
 /* An INSERT is insert_sql followed by one or more insert_values, joined
  * by ", ". One statement with many rows costs less per row than one
- * statement per row; INSERT_BATCH rows use 224 parameters, within the 999
- * that SQLite allowed before version 3.32. */
+ * statement per row. INSERT_BATCH rows use 224 parameters, within the
+ * default limit of 999 that SQLite had before version 3.32
+ * (sqlite.org/limits.html). */
 static const char insert_sql[] =
     "INSERT INTO rate_limit_events (id, error_code, model, recorded_at, "
     "expires_at, source_job_hash, duration_seconds) VALUES ";
@@ -181,7 +183,7 @@ typedef struct event_times {
   char expires_at[TIME_TEXT_MAX];
 } event_times;
 
-/* Prepares an INSERT of rows rows. */
+/* Prepares an INSERT statement for the given number of rows. */
 static int prepare_insert(sqlite3 *db, const char *path, int rows,
                           sqlite3_stmt **stmt)
 {
@@ -246,21 +248,22 @@ static int run_insert(sqlite3 *db, const char *path, sqlite3_stmt *stmt,
 static size_t format_times(const char *path, rlb_event *events, size_t count,
                            event_times *times)
 {
-  size_t i, kept = 0;
+  size_t i, formatted = 0;
 
   for (i = 0; i < count; i++) {
-    if (rlb_format_time(events[i].recorded_at_us, times[kept].recorded_at) !=
-            0 ||
-        rlb_format_time(events[i].expires_at_us, times[kept].expires_at) != 0) {
+    if (rlb_format_time(events[i].recorded_at_us,
+                        times[formatted].recorded_at) != 0 ||
+        rlb_format_time(events[i].expires_at_us, times[formatted].expires_at) !=
+            0) {
       rlb__log(RLB_LOG_WARNING, "%s: event %s skipped: time out of range", path,
                events[i].id);
       continue;
     }
-    if (kept != i)
-      events[kept] = events[i];
-    kept++;
+    if (formatted != i)
+      events[formatted] = events[i];
+    formatted++;
   }
-  return kept;
+  return formatted;
 }
 
 /*
@@ -829,14 +832,16 @@ static uint32_t scan_board(rlb_board *b, id_set *set, int64_t now_ns)
 /*
  * Inserts the rows that are still unexpired and not on the board, under
  * one hold of the write lock. A row is inserted only while the board has a
- * free or expired slot for it, so no live event is evicted; the other rows
- * are marked in full[] for the caller to report once the lock is released.
+ * free or expired slot for it, so no live event is evicted. The rows that
+ * find no slot are marked in full[], and the caller reports them once the
+ * lock is released.
  */
 static int insert_rows(rlb_board *b, restore_rows *rows, id_set *set,
                        unsigned char *full, rlb_restore_result *result)
 {
   int64_t now_ns, now_us;
   uint32_t live;
+  int kill_point_passed = 0;
   size_t i;
   int rc;
 
@@ -872,14 +877,18 @@ static int insert_rows(rlb_board *b, restore_rows *rows, id_set *set,
     ev.recorded_at_us = row->recorded_at_us;
     ev.expires_at_us = row->expires_at_us;
     /* The wall-clock expiry becomes a CLOCK_MONOTONIC one by the time left
-     * now; the difference is at most EXPIRY_AHEAD_MAX_US, so no overflow. */
+     * now. read_row() rejected any row more than EXPIRY_AHEAD_MAX_US
+     * ahead, so the product cannot overflow. */
     ev.expires_ns = now_ns + (row->expires_at_us - now_us) * 1000;
 
     rlb__write_begin(b);
     rlb__insert(b, &ev, now_ns);
     b->hdr->restored++;
-    if (i == rows->count / 2)
+    if (!kill_point_passed && i >= rows->count / 2) {
+      /* Crash tests stop here, half-way, inside a write section. */
       rlb__kill_point("restore");
+      kill_point_passed = 1;
+    }
     rlb__write_end(b);
     live++;
     result->restored++;

@@ -5,9 +5,9 @@
  * "2026-12-04T15:20:23.123456+00:00", without the fraction when it is zero.
  * Older files hold naive times, "Z" suffixes, other offsets or a space in
  * place of the "T". Parsing turns each of these into microseconds since the
- * epoch by instant; the calendar arithmetic is done here on the proleptic
- * Gregorian calendar, so neither TZ nor the C library's time zone code is
- * involved.
+ * epoch by instant. The calendar arithmetic on the proleptic Gregorian
+ * calendar is done here, so neither TZ nor the C library's time zone code
+ * is involved.
  */
 #include <string.h>
 

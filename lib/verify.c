@@ -19,7 +19,8 @@
 
 #include "internal.h"
 
-/* Stop listing the same kind of violation after this many lines. */
+/* The maximum number of "missing" lines that the free stack and heap
+ * checks each report. */
 #define REPORT_MAX_PER_CHECK 20
 
 /* The state of one verification. */
@@ -93,7 +94,7 @@ static int slot_live(const verifier *v, uint32_t slot)
   return slot < v->b->capacity && v->b->slots[slot].state == RLB_SLOT_LIVE;
 }
 
-/* Returns 1 when slot holds an event whose strings may be compared. */
+/* Returns 1 when slot contains an event whose strings may be compared. */
 static int slot_usable(const verifier *v, uint32_t slot)
 {
   return slot_live(v, slot) && slot_terminated(&v->b->slots[slot]);

@@ -104,6 +104,37 @@ static int key_hash_live(const rlb_board *b, uint64_t hash, int64_t now_ns)
   return 0;
 }
 
+/*
+ * Returns the latest expiry recorded in the index for a key hash, or
+ * INT64_MIN when no stored event has the key. Runs under the lock.
+ */
+static int64_t key_hash_max(const rlb_board *b, uint64_t hash)
+{
+  uint32_t pos = rlb__home(hash, b->index_mask);
+  uint32_t probes;
+
+  for (probes = 0; probes <= b->index_mask; probes++) {
+    const rlb_entry *e = &b->index[pos];
+
+    if (e->refs == 0)
+      return INT64_MIN;
+    if (e->hash == hash)
+      return e->max_expires_ns;
+    pos = (pos + 1) & b->index_mask;
+  }
+  return INT64_MIN;
+}
+
+/* Returns 1 when a probe of this key succeeded after the key's latest event
+ * expired, so the limit is known to be over. Runs under the lock. */
+static int probe_confirmed(const rlb_board *b, uint64_t hash)
+{
+  const rlb_header *h = b->hdr;
+
+  return h->confirmed_ns != 0 && h->confirmed_key_hash == hash &&
+         h->confirmed_ns >= key_hash_max(b, hash);
+}
+
 int rlb_probe_acquire(rlb_board *b, const char *error_code, const char *model,
                       uint64_t *token)
 {
@@ -127,6 +158,10 @@ int rlb_probe_acquire(rlb_board *b, const char *error_code, const char *model,
     return rc;
   rc = rlb_check(b, error_code, model, NULL);
   now_ns = rlb__now_ns();
+  if (rc == 0 && probe_confirmed(b, rlb__key_hash(error_code, model))) {
+    *token = 0;
+    rc = RLB_PROBE_NOT_NEEDED;
+  }
   if (rc == 0 && probe_held(h, now_ns, NULL))
     rc = RLB_EPROBEHELD;
   if (rc == 0) {
@@ -166,6 +201,10 @@ int rlb_probe_release(rlb_board *b, uint64_t token, int success)
     return RLB_ENOPROBE;
   }
   key_hash = h->probe_key_hash;
+  if (success) {
+    h->confirmed_ns = rlb__now_ns();
+    h->confirmed_key_hash = key_hash;
+  }
   uatomic_set(&h->probe_token, 0);
   cmm_smp_wmb();
   CMM_STORE_SHARED(h->probe_deadline_ns, 0);
@@ -317,9 +356,10 @@ int rlb_wait(rlb_board *b, const char *error_code, const char *model,
       /* Writers call FUTEX_WAKE only when waiters is non-zero. After
        * counting itself, the waiter reads the word and looks again, so a
        * writer either sees the count or changes the word first.
-       * NOTE: a waiter killed here never takes itself off the count. The
-       * count then stays high, which only costs writers a FUTEX_WAKE call
-       * that wakes nobody, and rlb_stats_get() reports it too high. */
+       * NOTE: a waiter killed while counted never takes itself off the
+       * count. The count then stays high, which only costs writers a
+       * FUTEX_WAKE call that wakes nobody, and rlb_stats_get() reports it
+       * too high. */
       uatomic_inc(&b->hdr->waiters);
       cmm_smp_mb();
       counted = 1;

@@ -116,6 +116,7 @@ static void slot_write(rlb_slot *s, const rlb__new_event *ev)
   memcpy(s->id, ev->id, RLB_ID_LEN);
   memset(s->job_hash, 0, sizeof(s->job_hash));
   memcpy(s->job_hash, ev->job_hash, RLB_HASH_LEN);
+  rlb__kill_point("slot_half");
   memset(s->code, 0, sizeof(s->code));
   strcpy(s->code, ev->code);
   memset(s->model, 0, sizeof(s->model));
@@ -431,7 +432,23 @@ uint32_t rlb__find_id(rlb_board *b, const char *id)
 
 /* ---- repair ------------------------------------------------------------- */
 
-/* Returns 1 when a stored slot's fields are well formed. */
+/* Returns 1 when job_hash is RLB_HASH_LEN lowercase hex digits. */
+static int job_hash_valid(const char *job_hash)
+{
+  size_t i;
+
+  for (i = 0; i < RLB_HASH_LEN; i++) {
+    char c = job_hash[i];
+
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+      return 0;
+  }
+  return job_hash[RLB_HASH_LEN] == '\0';
+}
+
+/* Returns 1 when a stored slot holds an event that rlb_verify() accepts:
+ * every string terminated inside the slot, and every field as a record or
+ * a restore writes it. */
 static int slot_valid(const rlb_slot *s)
 {
   if (s->state != RLB_SLOT_LIVE)
@@ -439,11 +456,30 @@ static int slot_valid(const rlb_slot *s)
   if (memchr(s->id, '\0', sizeof(s->id)) == NULL || rlb__check_id(s->id) != 0 ||
       memchr(s->code, '\0', sizeof(s->code)) == NULL || s->code[0] == '\0' ||
       memchr(s->model, '\0', sizeof(s->model)) == NULL ||
-      memchr(s->job_hash, '\0', sizeof(s->job_hash)) == NULL)
+      memchr(s->job_hash, '\0', sizeof(s->job_hash)) == NULL ||
+      !job_hash_valid(s->job_hash))
     return 0;
-  if (s->has_model > 1 || (s->has_model && s->model[0] == '\0'))
+  if (s->has_model > 1 || (s->has_model == 1) != (s->model[0] != '\0'))
     return 0;
-  return isfinite(s->duration_seconds) && s->duration_seconds > 0.0;
+  if (rlb__check_duration(s->duration_seconds) != 0)
+    return 0;
+  return s->expires_at_us >= s->recorded_at_us;
+}
+
+/* Empties a slot that holds no valid event, whatever its counter and its
+ * bytes, so that a repaired board keeps no garbage in its free slots. An
+ * odd counter, left by a writer that died, stays odd until the end. */
+static void slot_scrub(rlb_slot *s)
+{
+  uint32_t seq = CMM_LOAD_SHARED(s->seq);
+
+  if ((seq & 1u) == 0)
+    CMM_STORE_SHARED(s->seq, seq + 1);
+  cmm_smp_wmb();
+  memset((char *)s + offsetof(rlb_slot, state), 0,
+         sizeof(*s) - offsetof(rlb_slot, state));
+  cmm_smp_wmb();
+  CMM_STORE_SHARED(s->seq, (seq | 1u) + 1);
 }
 
 uint32_t rlb__rebuild(rlb_board *b)
@@ -459,19 +495,15 @@ uint32_t rlb__rebuild(rlb_board *b)
   memset(b->links, 0xff, (size_t)b->capacity * 4 * sizeof(rlb_link));
   for (i = b->capacity; i-- > 0;) {
     rlb_slot *s = &b->slots[i];
-    if (s->seq & 1u) {
-      /* A writer died inside this slot. The event it was writing never
-       * returned to its caller, so it is dropped. */
-      s->state = RLB_SLOT_FREE;
-      CMM_STORE_SHARED(s->seq, s->seq + 1);
+    /* An odd counter means that a writer died inside this slot. The event
+     * it was writing never returned to its caller, so it is dropped, like
+     * any event that is not valid. */
+    if ((s->seq & 1u) == 0 && slot_valid(s))
+      continue;
+    if ((s->seq & 1u) || s->state != RLB_SLOT_FREE)
       dropped++;
-    }
-    if (s->state != RLB_SLOT_FREE && !slot_valid(s)) {
-      slot_clear(s);
-      dropped++;
-    }
-    if (s->state == RLB_SLOT_FREE)
-      b->free_stack[h->free_top++] = i;
+    slot_scrub(s);
+    b->free_stack[h->free_top++] = i;
   }
   rlb__kill_point("rebuild");
   for (i = 0; i < b->capacity; i++) {

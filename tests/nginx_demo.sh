@@ -23,6 +23,8 @@ if ! command -v python3 >/dev/null; then
 fi
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/rlboard-nginx.XXXXXX")
+# nginx runs in the foreground ("daemon off") as a child of this script, so
+# its master's pid, the one in its pid file, is $! and wait reaps it.
 nginx_pid=
 
 stop_nginx() {

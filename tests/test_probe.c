@@ -205,8 +205,39 @@ START_TEST(test_probe_second_acquire_is_held)
   ck_assert_uint_eq(other, 0);
   ck_assert_int_eq(rlb_probe_release(board, token, 1), 0);
   ck_assert_int_eq(stats_now().probe_held, 0);
-  other = acquire_ok("m1");
+  other = acquire_ok("m2");
   ck_assert_uint_ne(other, token);
+}
+END_TEST
+
+START_TEST(test_probe_success_makes_probe_unneeded)
+{
+  uint64_t token = 42;
+
+  open_board(0, 30000);
+  record_ok("E101", 0.125, "m1");
+  wait_out_limit("m1");
+  token = acquire_ok("m1");
+  ck_assert_int_eq(rlb_probe_release(board, token, 1), 0);
+
+  /* The success shows the limit is over: the other waiters send at once. */
+  token = 42;
+  ck_assert_int_eq(rlb_probe_acquire(board, NULL, "m1", &token),
+                   RLB_PROBE_NOT_NEEDED);
+  ck_assert_uint_eq(token, 0);
+  ck_assert_int_eq(stats_now().probe_held, 0);
+
+  /* Another key still needs its own probe. */
+  token = acquire_ok("m2");
+  ck_assert_int_eq(rlb_probe_release(board, token, 1), 0);
+
+  /* A new limit on the key needs a new probe once it is over. */
+  record_ok("E101", 0.125, "m1");
+  ck_assert_int_eq(rlb_probe_acquire(board, NULL, "m1", &token),
+                   RLB_PROBE_LIMITED);
+  wait_out_limit("m1");
+  token = acquire_ok("m1");
+  ck_assert_uint_ne(token, 0);
 }
 END_TEST
 
@@ -236,9 +267,9 @@ START_TEST(test_probe_expired_probe_taken_over)
   ck_assert_int_eq(stats_now().probe_held, 0);
   ck_assert_int_eq(rlb_probe_release(board, first, 1), 0);
 
-  first = acquire_ok("m1");
+  first = acquire_ok("m2");
   test_sleep_ms(400);
-  second = acquire_ok("m1");
+  second = acquire_ok("m2");
   ck_assert_uint_ne(second, first);
   ck_assert_int_eq(rlb_probe_release(board, first, 1), RLB_ENOPROBE);
   ck_assert_int_eq(stats_now().probe_held, 1);
@@ -401,38 +432,38 @@ END_TEST
 
 /*
  * A probe taken while released waiters sleep their jitter sends them back
- * to waiting: each looks again after its delay. The parent takes the probe
- * again right after the release, microseconds into a 2 s window.
+ * to waiting, because each looks at the board again after its delay. The
+ * jitter window is 600 s, so each delay is cut off at the waiter's 3 s
+ * timeout, and the waiter finds the probe held then and times out. The
+ * parent takes the probe again 100 ms after the release: a waiter whose
+ * delay is shorter returns 0, with a chance below 1 in 5000 per waiter.
  */
 START_TEST(test_probe_taken_during_jitter_holds_waiters)
 {
   pid_t pids[3];
-  int64_t released_at;
+  int64_t started_at;
   uint64_t token;
   int i;
 
-  open_board(2000, 30000);
+  open_board(RLB_JITTER_MS_MAX, 30000);
   token = acquire_ok("m1");
+  started_at = now_ns();
   for (i = 0; i < 3; i++)
-    pids[i] = spawn_waiter(i, "m1", 20);
+    pids[i] = spawn_waiter(i, "m1", 3);
   await_waiters(3);
   ck_assert_int_eq(rlb_probe_release(board, token, 1), 0);
-  token = acquire_ok("m1");
+  test_sleep_ms(100);
+  /* A probe of another key: the board's one probe holds every wait. */
+  token = acquire_ok("m2");
 
-  /* Past the jitter window, every waiter has looked again. */
-  test_sleep_ms(2500);
-  for (i = 0; i < 3; i++)
-    assert_still_waiting(pids[i]);
-  ck_assert_uint_eq(stats_now().waiters, 3);
-
-  released_at = now_ns();
-  ck_assert_int_eq(rlb_probe_release(board, token, 1), 0);
   for (i = 0; i < 3; i++)
     reap(pids[i]);
   for (i = 0; i < 3; i++) {
-    ck_assert_int_eq(reports[i].rc, 0);
-    ck_assert_int_ge(reports[i].at_ns, released_at);
+    ck_assert_int_eq(reports[i].rc, RLB_ETIMEDOUT);
+    ck_assert_int_ge(reports[i].at_ns, started_at + 3 * NS_PER_SEC);
   }
+  ck_assert_uint_eq(stats_now().waiters, 0);
+  ck_assert_int_eq(rlb_probe_release(board, token, 1), 0);
 }
 END_TEST
 
@@ -497,6 +528,7 @@ static Suite *make_probe_suite(void)
   tcase_add_test(tokens, test_probe_acquire_while_limited_returns_one);
   tcase_add_test(tokens, test_probe_second_acquire_is_held);
   tcase_add_test(tokens, test_probe_release_needs_current_token);
+  tcase_add_test(tokens, test_probe_success_makes_probe_unneeded);
   tcase_add_test(tokens, test_probe_expired_probe_taken_over);
   tcase_add_test(tokens, test_probe_bad_input_rejected);
   tcase_add_test(tokens, test_probe_failure_without_record_logged);

@@ -1,13 +1,15 @@
 /*
- * Tests of rlb_snapshot() and rlb_restore(): the round trip, files written
- * by the SQLite store that the board replaces (through
- * tests/existing_store.py, run with python3), the store's own query on
- * snapshot files, every kind of bad row, files that are not the store's,
- * concurrent writers and restores into a live board.
+ * Tests of rlb_snapshot() and rlb_restore(). Files written by the SQLite
+ * store that the board replaces come from tests/existing_store.py, run with
+ * python3, which also runs the store's own query on snapshot files. The
+ * cases: the round trip, every kind of bad row, files that are not the
+ * store's, concurrent writers and restores into a live board.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -25,32 +27,101 @@
 #define HELD_ID "00000000-0000-4000-8000-000000000000"
 #define OUTPUT_MAX 65536
 
-/* ---- files -------------------------------------------------------------- */
+/* ---- files and boards -------------------------------------------------- */
 
-/* A directory of its own for each test's files. */
-static char test_dir[64];
+/*
+ * Each test case gets a directory, made by the test runner, and each test a
+ * directory inside it. Boards are named "rlbsnap-<runner pid>-<n>". A test
+ * that fails ends its process at once, without its teardown, so the
+ * runner's teardown removes whatever the test case left: the directory tree
+ * and every board with the runner's prefix.
+ */
+static char run_dir[64];
+static char board_prefix[48];
+static char test_dir[96];
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+                        struct FTW *ftw)
+{
+  (void)st;
+  (void)ftw;
+  return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static void make_run_dir(void)
+{
+  snprintf(run_dir, sizeof(run_dir), "/tmp/rlbsnap-XXXXXX");
+  if (mkdtemp(run_dir) == NULL || chmod(run_dir, 0755) != 0)
+    abort();
+  snprintf(board_prefix, sizeof(board_prefix), "rlbsnap-%ld-", (long)getpid());
+}
+
+static void remove_run_dir(void)
+{
+  DIR *dir = opendir("/dev/shm");
+  struct dirent *entry;
+
+  while (dir != NULL && (entry = readdir(dir)) != NULL)
+    if (strncmp(entry->d_name, board_prefix, strlen(board_prefix)) == 0)
+      rlb_unlink(entry->d_name);
+  if (dir != NULL)
+    closedir(dir);
+  nftw(run_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
 
 static void make_test_dir(void)
 {
-  snprintf(test_dir, sizeof(test_dir), "/tmp/rlbsnap-XXXXXX");
+  snprintf(test_dir, sizeof(test_dir), "%s/t-XXXXXX", run_dir);
   ck_assert_ptr_nonnull(mkdtemp(test_dir));
 }
 
 static void remove_test_dir(void)
 {
-  static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-  static const char *const names[] = {"board.db", "store.db", "other.db",
-                                      "random.bin", "missing.db"};
-  char path[128];
-  size_t i, j;
-
   chmod(test_dir, 0700);
-  for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-    for (j = 0; j < sizeof(suffixes) / sizeof(suffixes[0]); j++) {
-      snprintf(path, sizeof(path), "%s/%s%s", test_dir, names[i], suffixes[j]);
-      unlink(path);
-    }
-  rmdir(test_dir);
+  nftw(test_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+#define BOARDS_MAX 8
+
+static char board_names[BOARDS_MAX][64];
+static int boards_opened;
+
+static void board_name(char *out, size_t size)
+{
+  static int counter;
+
+  snprintf(out, size, "%s%ld-%d", board_prefix, (long)getpid(), counter++);
+}
+
+/* Creates a board that the test's teardown removes. */
+static rlb_board *open_board(uint32_t capacity)
+{
+  rlb_board *board = NULL;
+  rlb_options opts;
+  char *name;
+  int rc;
+
+  ck_assert_int_lt(boards_opened, BOARDS_MAX);
+  name = board_names[boards_opened++];
+  board_name(name, sizeof(board_names[0]));
+  rlb_options_init(&opts);
+  opts.flags = RLB_CREATE | RLB_EXCLUSIVE;
+  opts.capacity = capacity;
+  rc = rlb_open(&board, name, &opts);
+  ck_assert_msg(rc == 0, "rlb_open(%s): %s", name, rlb_strerror(rc));
+  return board;
+}
+
+static void setup(void)
+{
+  make_test_dir();
+}
+
+static void teardown(void)
+{
+  while (boards_opened > 0)
+    rlb_unlink(board_names[--boards_opened]);
+  remove_test_dir();
 }
 
 static void file_path(char *out, size_t size, const char *name)
@@ -373,7 +444,7 @@ static int compare_ids(const void *a, const void *b)
   return strcmp(((const rlb_event *)a)->id, ((const rlb_event *)b)->id);
 }
 
-/* Fails the test unless b holds an event equal to a in every stored
+/* Fails the test unless b is an event equal to a in every stored
  * field. seconds_left is left out because it depends on the moment. */
 static void assert_same_event(const rlb_event *a, const rlb_event *b)
 {
@@ -558,24 +629,12 @@ static void add_valid_row(char *rows, size_t size, const char *id,
           "\"9af12d10801c5d48\"", "60.0");
 }
 
-/* ---- fixture ------------------------------------------------------------ */
-
-static void setup(void)
-{
-  make_test_dir();
-}
-
-static void teardown(void)
-{
-  remove_test_dir();
-}
-
 /* ---- snapshot ----------------------------------------------------------- */
 
 START_TEST(test_snapshot_round_trip)
 {
   char path[128];
-  rlb_board *board = test_board_open(NULL, 0);
+  rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
   rlb_snapshot_result snap;
   rlb_restore_result res;
   event_list before, after;
@@ -588,7 +647,7 @@ START_TEST(test_snapshot_round_trip)
   ck_assert(snap.duration_ms >= 0.0);
   test_board_remove(board);
 
-  board = test_board_open(NULL, 0);
+  board = open_board(RLB_CAPACITY_DEFAULT);
   ck_assert_int_eq(rlb_restore(board, path, &res, NULL, NULL), 0);
   ck_assert_uint_eq(res.restored, 12);
   ck_assert_uint_eq(res.expired, 0);
@@ -606,7 +665,7 @@ END_TEST
 START_TEST(test_snapshot_restored_events_limit)
 {
   char path[128];
-  rlb_board *board = test_board_open(NULL, 0);
+  rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
   rlb_stats stats;
   double left = 0;
 
@@ -615,7 +674,7 @@ START_TEST(test_snapshot_restored_events_limit)
   ck_assert_int_eq(rlb_snapshot(board, path, NULL), 0);
   test_board_remove(board);
 
-  board = test_board_open(NULL, 0);
+  board = open_board(RLB_CAPACITY_DEFAULT);
   ck_assert_int_eq(rlb_restore(board, path, NULL, NULL, NULL), 0);
   ck_assert_int_eq(rlb_check(board, "E101", "gpt-x", &left), 1);
   ck_assert(left > 60.0);
@@ -627,10 +686,32 @@ START_TEST(test_snapshot_restored_events_limit)
 }
 END_TEST
 
+/* Expired events stay out of the file. */
+START_TEST(test_snapshot_skips_expired)
+{
+  char path[128];
+  rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
+  rlb_snapshot_result snap;
+
+  file_path(path, sizeof(path), "board.db");
+  ck_assert_int_eq(rlb_record(board, "E101", 0.01, "job-1", NULL, NULL), 0);
+  ck_assert_int_eq(rlb_record(board, "E102", 100.0, "job-2", NULL, NULL), 0);
+  test_sleep_ms(50);
+  ck_assert_int_eq(rlb_snapshot(board, path, &snap), 0);
+  ck_assert_uint_eq(snap.events, 1);
+  ck_assert_int_eq(query_int(path, "SELECT count(*) FROM rate_limit_events "
+                                   "WHERE error_code = 'E102'"),
+                   1);
+  ck_assert_int_eq(query_int(path, "SELECT count(*) FROM rate_limit_events"),
+                   1);
+  test_board_remove(board);
+}
+END_TEST
+
 START_TEST(test_snapshot_file_schema)
 {
   char path[128], text[2048], expected[48];
-  rlb_board *board = test_board_open(NULL, 0);
+  rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
   event_list list;
   size_t i;
 
@@ -689,7 +770,7 @@ START_TEST(test_snapshot_answers_store_query)
 {
   char path[128];
   char expires[48];
-  rlb_board *board = test_board_open(NULL, 0);
+  rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
   store_row rows[16];
   event_list list;
   size_t n, i;
@@ -721,7 +802,7 @@ END_TEST
 START_TEST(test_snapshot_replaces_rows_keeps_others)
 {
   char path[128], before[1024], after[1024], ids[1024], expected[1024];
-  rlb_board *board = test_board_open(NULL, 0);
+  rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
   event_list list;
   size_t i;
 
@@ -773,7 +854,7 @@ END_TEST
 START_TEST(test_snapshot_empty_board)
 {
   char path[128];
-  rlb_board *board = test_board_open(NULL, 0);
+  rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
   rlb_snapshot_result snap = {99, 0};
 
   file_path(path, sizeof(path), "board.db");
@@ -785,13 +866,13 @@ START_TEST(test_snapshot_empty_board)
 }
 END_TEST
 
-/* A snapshot started while the store holds a write transaction waits for
- * it and then replaces the rows, the one the store wrote included. */
+/* A snapshot started while the store has a write transaction open waits
+ * for it and then replaces the rows, the one the store wrote included. */
 START_TEST(test_snapshot_waits_for_writer)
 {
   const char *args[] = {"hold", NULL, "2", NULL};
   char path[128], line[16];
-  rlb_board *board = test_board_open(NULL, 0);
+  rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
   int in, out;
   pid_t pid;
 
@@ -821,7 +902,7 @@ START_TEST(test_snapshot_not_sqlite_file)
 {
   static unsigned char bytes[4096], now[8192];
   char path[128];
-  rlb_board *board = test_board_open(NULL, 0);
+  rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
 
   file_path(path, sizeof(path), "random.bin");
   write_random_file(path, bytes);
@@ -843,7 +924,7 @@ END_TEST
 START_TEST(test_snapshot_invalid_arguments)
 {
   char path[128], dir_path[160];
-  rlb_board *board = test_board_open(NULL, 0);
+  rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
 
   file_path(path, sizeof(path), "board.db");
   ck_assert_int_eq(rlb_snapshot(NULL, path, NULL), RLB_EINVALARG);
@@ -861,7 +942,7 @@ START_TEST(test_snapshot_large_board)
 {
   const uint32_t capacity = 65536;
   char path[128];
-  rlb_board *board = test_board_open_capacity(NULL, 0, capacity);
+  rlb_board *board = open_board(capacity);
   rlb_snapshot_result snap;
   rlb_restore_result res;
   rlb_stats stats;
@@ -879,7 +960,7 @@ START_TEST(test_snapshot_large_board)
                    capacity);
   test_board_remove(board);
 
-  board = test_board_open_capacity(NULL, 0, capacity);
+  board = open_board(capacity);
   ck_assert_int_eq(rlb_restore(board, path, &res, NULL, NULL), 0);
   ck_assert_uint_eq(res.restored, capacity);
   ck_assert_uint_eq(res.invalid, 0);
@@ -895,7 +976,7 @@ END_TEST
 START_TEST(test_restore_store_file)
 {
   char path[128], hash[RLB_HASH_LEN + 1], id[3][128];
-  rlb_board *board = test_board_open(NULL, 0);
+  rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
   rlb_restore_result res;
   store_row rows[8];
   event_list list;
@@ -958,7 +1039,7 @@ START_TEST(test_restore_time_forms)
 {
   char path[128], rows[8192], id[40], id_json[48];
   char recorded[64], expires[64], text[48];
-  rlb_board *board = test_board_open(NULL, 0);
+  rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
   int64_t now = wall_us(), expected[FORM_COUNT * 2];
   rlb_restore_result res;
   event_list list;
@@ -1024,7 +1105,7 @@ END_TEST
 START_TEST(test_restore_expired_rows)
 {
   char path[128], rows[4096], id[40];
-  rlb_board *board = test_board_open(NULL, 0);
+  rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
   int64_t now = wall_us();
   rlb_restore_result res;
   event_list list;
@@ -1119,7 +1200,7 @@ START_TEST(test_restore_invalid_rows)
 {
   const size_t count = sizeof(bad_rows) / sizeof(bad_rows[0]);
   char path[128], rows[16384], valid_time[48], recorded[64], expires[64];
-  rlb_board *board = test_board_open(NULL, 0);
+  rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
   skipped_rows skipped = {0};
   rlb_restore_result res;
   event_list list;
@@ -1177,7 +1258,7 @@ END_TEST
 START_TEST(test_restore_null_fields)
 {
   char path[128], rows[8192], recorded[64], expires[64], text[48];
-  rlb_board *board = test_board_open(NULL, 0);
+  rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
   skipped_rows skipped = {0};
   rlb_restore_result res;
   event_list list;
@@ -1259,7 +1340,7 @@ START_TEST(test_restore_not_sqlite_file)
 {
   static unsigned char bytes[4096], now[8192];
   char path[128];
-  rlb_board *board = test_board_open(NULL, 0);
+  rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
 
   file_path(path, sizeof(path), "random.bin");
   write_random_file(path, bytes);
@@ -1275,7 +1356,7 @@ END_TEST
 START_TEST(test_restore_foreign_database)
 {
   char path[128];
-  rlb_board *board = test_board_open(NULL, 0);
+  rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
 
   file_path(path, sizeof(path), "other.db");
   record_events(board, 3);
@@ -1293,7 +1374,7 @@ END_TEST
 START_TEST(test_restore_wrong_columns)
 {
   char path[128];
-  rlb_board *board = test_board_open(NULL, 0);
+  rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
 
   file_path(path, sizeof(path), "other.db");
   record_events(board, 2);
@@ -1307,7 +1388,7 @@ END_TEST
 START_TEST(test_restore_missing_file)
 {
   char path[128];
-  rlb_board *board = test_board_open(NULL, 0);
+  rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
 
   file_path(path, sizeof(path), "missing.db");
   record_events(board, 2);
@@ -1320,7 +1401,7 @@ END_TEST
 START_TEST(test_restore_invalid_arguments)
 {
   char path[128];
-  rlb_board *board = test_board_open(NULL, 0);
+  rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
 
   file_path(path, sizeof(path), "board.db");
   ck_assert_int_eq(rlb_snapshot(board, path, NULL), 0);
@@ -1340,7 +1421,7 @@ END_TEST
 START_TEST(test_restore_keeps_live_events)
 {
   char path[128], rows[4096], new_id[40];
-  rlb_board *board = test_board_open(NULL, 0);
+  rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
   int64_t now = wall_us();
   rlb_restore_result res;
   event_list before, after;
@@ -1384,7 +1465,7 @@ END_TEST
 START_TEST(test_restore_full_board)
 {
   char path[128], rows[4096], id[40];
-  rlb_board *board = test_board_open_capacity(NULL, 0, 4);
+  rlb_board *board = open_board(4);
   skipped_rows skipped = {0};
   int64_t now = wall_us();
   rlb_restore_result res;
@@ -1423,6 +1504,40 @@ START_TEST(test_restore_full_board)
 }
 END_TEST
 
+/* Slots of expired events are free for restored rows. */
+START_TEST(test_restore_reuses_expired_slots)
+{
+  char path[128], rows[4096], id[40];
+  rlb_board *board = open_board(2);
+  int64_t now = wall_us();
+  rlb_restore_result res;
+  event_list list;
+  rlb_stats stats;
+  int k;
+
+  file_path(path, sizeof(path), "store.db");
+  ck_assert_int_eq(rlb_record(board, "E101", 0.01, "job-1", NULL, NULL), 0);
+  ck_assert_int_eq(rlb_record(board, "E102", 0.01, "job-2", NULL, NULL), 0);
+  test_sleep_ms(50);
+  rows[0] = '\0';
+  for (k = 0; k < 2; k++) {
+    make_id(id, k);
+    add_valid_row(rows, sizeof(rows), id, now + 300000000);
+  }
+  run_store(rows, NULL, 0, "insert", path, NULL);
+
+  ck_assert_int_eq(rlb_restore(board, path, &res, NULL, NULL), 0);
+  ck_assert_uint_eq(res.restored, 2);
+  ck_assert_uint_eq(res.invalid, 0);
+  list = list_all(board);
+  ck_assert_uint_eq(list.count, 2);
+  ck_assert_int_eq(rlb_stats_get(board, &stats), 0);
+  ck_assert_uint_eq(stats.evictions, 0);
+  rlb_events_free(list.events);
+  test_board_remove(board);
+}
+END_TEST
+
 /* Restores the store's file from a directory this process cannot write, so
  * that SQLite cannot create the WAL index. Returns 0 on success. */
 static int restore_from_readonly_dir(const char *path)
@@ -1433,7 +1548,7 @@ static int restore_from_readonly_dir(const char *path)
   rlb_restore_result res;
   int rc;
 
-  test_board_name(name, sizeof(name));
+  board_name(name, sizeof(name));
   rlb_options_init(&opts);
   if (rlb_open(&board, name, &opts) != 0)
     return 10;
@@ -1461,7 +1576,8 @@ START_TEST(test_restore_readonly_directory)
   ck_assert_int_eq(chmod(path, 0644), 0);
 
   if (geteuid() == 0) {
-    /* Root writes anywhere, so the restore runs as nobody. */
+    /* Root can write to any directory, so the restore runs as the user
+     * nobody (uid 65534). */
     pid_t pid = fork();
 
     ck_assert_int_ge(pid, 0);
@@ -1487,10 +1603,12 @@ static Suite *make_snapshot_suite(void)
   TCase *snap = tcase_create("snapshot");
   TCase *restore = tcase_create("restore");
 
+  tcase_add_unchecked_fixture(snap, make_run_dir, remove_run_dir);
   tcase_add_checked_fixture(snap, setup, teardown);
   tcase_set_timeout(snap, 120);
   tcase_add_test(snap, test_snapshot_round_trip);
   tcase_add_test(snap, test_snapshot_restored_events_limit);
+  tcase_add_test(snap, test_snapshot_skips_expired);
   tcase_add_test(snap, test_snapshot_file_schema);
   tcase_add_test(snap, test_snapshot_answers_store_query);
   tcase_add_test(snap, test_snapshot_replaces_rows_keeps_others);
@@ -1501,6 +1619,7 @@ static Suite *make_snapshot_suite(void)
   tcase_add_test(snap, test_snapshot_large_board);
   suite_add_tcase(s, snap);
 
+  tcase_add_unchecked_fixture(restore, make_run_dir, remove_run_dir);
   tcase_add_checked_fixture(restore, setup, teardown);
   tcase_set_timeout(restore, 120);
   tcase_add_test(restore, test_restore_store_file);
@@ -1515,6 +1634,7 @@ static Suite *make_snapshot_suite(void)
   tcase_add_test(restore, test_restore_invalid_arguments);
   tcase_add_test(restore, test_restore_keeps_live_events);
   tcase_add_test(restore, test_restore_full_board);
+  tcase_add_test(restore, test_restore_reuses_expired_slots);
   tcase_add_test(restore, test_restore_readonly_directory);
   suite_add_tcase(s, restore);
   return s;

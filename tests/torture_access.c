@@ -62,7 +62,7 @@ static void collect_violation(void *context, const char *message)
 /* ---- a removed name ------------------------------------------------------ */
 
 /* Runs in a child attached to the board: waits for the parent to remove the
- * name, then reports what its own handle sees. */
+ * name, then checks the stats and a record through its own handle. */
 static int attached_child(int ready_fd, int go_fd)
 {
   rlb_board *b = NULL;

@@ -128,7 +128,8 @@ static void run_openers(opener_result *results, int n, const char *env)
   }
 }
 
-/* Checks that every opener attached to one board that holds n records. */
+/* Checks that every opener attached to one board that contains n
+ * records. */
 static void assert_one_board(const opener_result *results, int n)
 {
   char path[128];
@@ -229,7 +230,7 @@ START_TEST(test_create_killed_creator_reinitialized)
   shm_file(name, path, sizeof(path));
   ck_assert_int_eq(stat(path, &st), 0);
 
-  /* Without RLB_CREATE nobody finishes the creation. */
+  /* An open without RLB_CREATE does not finish the creation. */
   rlb_options_init(&opts);
   opts.flags = 0;
   ck_assert_int_eq(rlb_open(&b, name, &opts), RLB_ENOTREADY);
@@ -474,8 +475,8 @@ static const layout_case layout_cases[] = {
     {"random, board size", SEG_RANDOM, NULL, -1, RLB_ENOTBOARD, RLB_ENOTBOARD},
     {"random, 10 bytes", SEG_RANDOM, NULL, 10, RLB_ECORRUPT, RLB_ECORRUPT},
     /* What a creator leaves when it dies before it formats the segment:
-     * nobody finishes it without RLB_CREATE, and RLB_CREATE initializes
-     * it. */
+     * an open without RLB_CREATE does not finish it, and one with
+     * RLB_CREATE initializes it. */
     {"zero length", SEG_ZERO, NULL, 0, RLB_ENOTREADY, 0},
     {"all zero", SEG_ZERO, NULL, 4096, RLB_ENOTREADY, 0},
     {"header without ready word", SEG_HEADER, set_unready, 0, RLB_ENOTREADY, 0},
@@ -552,7 +553,7 @@ static void write_segment(const unsigned char *bytes, size_t size)
   close(fd);
 }
 
-/* Returns 1 when the segment still holds exactly bytes. */
+/* Returns 1 when the segment still contains exactly bytes. */
 static int segment_unchanged(const unsigned char *bytes, size_t size)
 {
   char path[128];

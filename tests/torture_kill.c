@@ -34,13 +34,14 @@ typedef struct acked_event {
 
 /* The operation that the killed child performs. */
 typedef enum kill_op {
-  OP_RECORD,      /* record one event on a board with room */
-  OP_RECORD_FULL, /* record on a full board, which evicts */
-  OP_CLEAR_ID,    /* clear one acknowledged event by id */
-  OP_CLEAR,       /* clear by the error code of one acknowledged event */
-  OP_CLEANUP,     /* remove expired events */
-  OP_RESTORE,     /* restore a snapshot of other events */
-  OP_REPAIR       /* record after another writer died holding the lock */
+  OP_RECORD,        /* record one event on a board with room */
+  OP_RECORD_REUSED, /* record into the slot of a cleared event */
+  OP_RECORD_FULL,   /* record on a full board, which evicts */
+  OP_CLEAR_ID,      /* clear one acknowledged event by id */
+  OP_CLEAR,         /* clear by the error code of one acknowledged event */
+  OP_CLEANUP,       /* remove expired events */
+  OP_RESTORE,       /* restore a snapshot of other events */
+  OP_REPAIR         /* record after another writer died holding the lock */
 } kill_op;
 
 typedef struct kill_case {
@@ -51,11 +52,11 @@ typedef struct kill_case {
 } kill_case;
 
 static const kill_case kill_cases[] = {
-    {"slot_odd", OP_RECORD, -1, 0},       {"slot_written", OP_RECORD, -1, 1},
-    {"slot_clear", OP_RECORD_FULL, 0, 0}, {"slot_clear", OP_CLEAR_ID, 2, 0},
-    {"index_delete", OP_CLEAR_ID, 3, 0},  {"index_delete", OP_CLEAR, 1, 0},
-    {"cleanup", OP_CLEANUP, -1, 0},       {"restore", OP_RESTORE, -1, 0},
-    {"rebuild", OP_REPAIR, -1, 0},
+    {"slot_odd", OP_RECORD, -1, 0},     {"slot_half", OP_RECORD_REUSED, -1, 0},
+    {"slot_written", OP_RECORD, -1, 1}, {"slot_clear", OP_RECORD_FULL, 0, 0},
+    {"slot_clear", OP_CLEAR_ID, 2, 0},  {"index_delete", OP_CLEAR_ID, 3, 0},
+    {"index_delete", OP_CLEAR, 1, 0},   {"cleanup", OP_CLEANUP, -1, 0},
+    {"restore", OP_RESTORE, -1, 0},     {"rebuild", OP_REPAIR, -1, 0},
 };
 
 /* The event that killed children record. */
@@ -207,6 +208,7 @@ static int run_op(rlb_board *b, kill_op op, int target)
 
   switch (op) {
   case OP_RECORD:
+  case OP_RECORD_REUSED:
   case OP_RECORD_FULL:
   case OP_REPAIR:
     return rlb_record(b, VICTIM_CODE, VICTIM_DURATION, VICTIM_JOB, VICTIM_MODEL,
@@ -296,6 +298,12 @@ static void prepare(const kill_case *kc)
       record_acked(board, &expired[i], "OLD", (int)i, 0.001);
     test_sleep_ms(20);
   }
+  if (kc->op == OP_RECORD_REUSED) {
+    /* The freed slot is the next one taken, and it still contains the
+     * strings of the cleared event. */
+    acked_count--;
+    ck_assert_int_eq(rlb_clear_id(board, acked[acked_count].id), 0);
+  }
   if (kc->op == OP_RESTORE)
     make_snapshot();
   if (kc->op == OP_REPAIR) {
@@ -317,7 +325,7 @@ START_TEST(test_kill_point_leaves_board_repairable)
   assert_killed(run_killed(kc->point, kc->op, kc->target), kc->point);
 
   /* Before any repair: the dead writer left board_seq odd, and readers
-   * answer from the slots without waiting for it. */
+   * read the slots without waiting for it. */
   ck_assert_uint_eq(CMM_LOAD_SHARED(board->hdr->board_seq) & 1u, 1);
   list_and_match(board, kc->victim_whole, present);
   for (i = 0; i < acked_count; i++) {

@@ -5,8 +5,8 @@
  *
  * Without --url the demo serves the API itself: a child process serves HTTP
  * on a loopback port with libmicrohttpd and admits requests through a token
- * bucket, answering 429 with a Retry-After header when the bucket is
- * empty. The workers are forked processes that run examples/worker.c and
+ * bucket. When the bucket is empty it sends 429 with a Retry-After
+ * header. The workers are forked processes that run examples/worker.c and
  * add to counters in a MAP_SHARED mapping, which the parent reads for a
  * progress line every second and for the final comparison.
  */
@@ -43,7 +43,10 @@
 #define DEMO_WORKERS_DEFAULT 8
 #define DEMO_WORKERS_MAX 512
 #define DEMO_SECONDS_DEFAULT 10.0
+#define DEMO_SECONDS_MIN 0.1
 #define DEMO_SECONDS_MAX 3600.0
+#define DEMO_RATE_MIN 0.1
+#define DEMO_RATE_MAX 1e6
 #define DEMO_RATE_DEFAULT 20.0
 #define DEMO_BURST_DEFAULT 5.0
 #define DEMO_MODEL_DEFAULT "demo-model"
@@ -55,7 +58,7 @@
 #define DEMO_GRACE_SECONDS 10.0
 
 /* The pause between the two runs lets the first run's limit pass. It is at
- * least this long, and longer when the last 429s asked for more. */
+ * least this long, and longer when the last 429s requested more. */
 #define DEMO_PAUSE_MIN 1.0
 #define DEMO_PAUSE_MAX 60.0
 
@@ -63,7 +66,7 @@ struct demo_options {
   int workers;
   double seconds;
   const char *url;   /* NULL: serve the built-in upstream */
-  const char *model; /* NULL: events without a model */
+  const char *model; /* model of the recorded events */
   const char *board; /* NULL: a fresh board with a unique name */
   int no_board;
   int json;
@@ -451,8 +454,8 @@ static void kill_workers(const pid_t *pids, int count)
   }
 }
 
-/* Reaps exited workers; returns how many are still running. A worker that
- * failed or died by a signal marks the run failed. */
+/* Reaps exited workers and returns how many are still running. A worker
+ * that failed or died by a signal marks the run failed. */
 static int reap_workers(pid_t *pids, int count, struct run_result *r,
                         int options)
 {
@@ -510,8 +513,8 @@ static int run_workers(const struct demo_options *o, const char *url,
     }
     if (now - start > o->seconds + DEMO_GRACE_SECONDS) {
       fprintf(stderr,
-              "rlboard demo: workers still running %.0f s after "
-              "the run ended, killed\n",
+              "rlboard demo: workers still ran %.0f s after the end "
+              "of the run and were killed\n",
               DEMO_GRACE_SECONDS);
       kill_workers(pids, o->workers);
       r->failed = 1;
@@ -538,6 +541,7 @@ static int run_with_board(const struct demo_options *o, const char *url,
 {
   char name[RLB_NAME_MAX + 1];
   rlb_board *board = NULL;
+  int list_rc;
   int rc;
 
   if (o->board != NULL) {
@@ -553,7 +557,12 @@ static int run_with_board(const struct demo_options *o, const char *url,
   }
 
   rc = run_workers(o, url, name, board, upstream, r);
-  if (rlb_list(board, NULL, NULL, &r->events, &r->event_count) < 0) {
+  list_rc = rlb_list(board, NULL, NULL, &r->events, &r->event_count);
+  if (list_rc < 0) {
+    fprintf(stderr,
+            "rlboard demo: failed to list the events of board "
+            "'%s': %s\n",
+            name, rlb_strerror(list_rc));
     r->events = NULL;
     r->event_count = 0;
   }
@@ -746,43 +755,90 @@ static int print_json(const struct demo_options *o, const char *url,
 static void usage(FILE *out)
 {
   fprintf(out,
-          "usage: rlboard demo [options]\n"
-          "Runs worker processes against one rate-limited API, first with a\n"
-          "board and then without it, and compares the 429s they receive.\n"
-          "  --workers N    worker processes (default: %d, at most %d)\n"
-          "  --seconds S    run time of each run in seconds (default: %g)\n"
-          "  --url URL      the API to request (default: a built-in upstream\n"
-          "                 on 127.0.0.1 and an ephemeral port)\n"
-          "  --rate R       built-in upstream: requests per second (default: "
-          "%g)\n"
-          "  --burst B      built-in upstream: requests admitted at once after "
-          "a\n"
-          "                 pause (default: %g)\n"
+          "Usage: rlboard demo [OPTIONS]\n"
+          "\n"
+          "Runs worker processes against one rate-limited HTTP API, first\n"
+          "with a board and then without it, and prints the requests,\n"
+          "successes and 429s of both runs and the board's live events.\n"
+          "With the board each worker checks it before every request and\n"
+          "records each 429; without it each worker sleeps for the\n"
+          "Retry-After of its own 429s.\n"
+          "\n"
+          "Options:\n"
+          "  --workers N    worker processes, 1 to %d (default: %d)\n"
+          "  --seconds S    length of each run in seconds, %g to %g\n"
+          "                 (default: %g)\n"
+          "  --url URL      the API to request with GET (default: a\n"
+          "                 built-in upstream on 127.0.0.1 and an ephemeral\n"
+          "                 port)\n"
+          "  --rate R       built-in upstream: requests admitted per second\n"
+          "                 (default: %g)\n"
+          "  --burst B      built-in upstream: requests admitted at once\n"
+          "                 after a pause (default: %g). Other requests get\n"
+          "                 429 with Retry-After: the seconds until the next\n"
+          "                 admission, at least 1\n"
           "  --model MODEL  model of the recorded events (default: %s)\n"
-          "  --board NAME   use this board and keep it (default: a new board\n"
-          "                 with a unique name, removed at the end)\n"
-          "  --no-board     only the run without a board\n"
+          "  --board NAME   use this board and keep it (default: a new\n"
+          "                 board with a unique name, removed at the end)\n"
+          "  --no-board     run only without a board\n"
           "  --json         print the comparison as one JSON object\n"
-          "  --help         show this help\n",
-          DEMO_WORKERS_DEFAULT, DEMO_WORKERS_MAX, DEMO_SECONDS_DEFAULT,
-          DEMO_RATE_DEFAULT, DEMO_BURST_DEFAULT, DEMO_MODEL_DEFAULT);
+          "  --help         print this help\n",
+          DEMO_WORKERS_MAX, DEMO_WORKERS_DEFAULT, DEMO_SECONDS_MIN,
+          DEMO_SECONDS_MAX, DEMO_SECONDS_DEFAULT, DEMO_RATE_DEFAULT,
+          DEMO_BURST_DEFAULT, DEMO_MODEL_DEFAULT);
 }
 
-/* Parses a number in (0, max]; prints a message naming the option when it
- * is not one. */
-static int parse_number(const char *option, const char *text, double max,
-                        double *value)
+/* Parses a number from min to max, and a whole one when whole is set.
+ * Prints a message naming the option when the text is not such a number. */
+static int parse_number(const char *option, const char *text, double min,
+                        double max, int whole, double *value)
 {
   char *end;
 
   errno = 0;
   *value = strtod(text, &end);
-  if (errno == 0 && end != text && *end == '\0' && *value > 0 && *value <= max)
+  if (errno == 0 && end != text && *end == '\0' && *value >= min &&
+      *value <= max && (!whole || *value == floor(*value)))
     return 0;
   fprintf(stderr,
-          "rlboard demo: invalid %s '%s': expected a number in (0, %g]\n",
-          option, text, max);
+          "rlboard demo: invalid %s '%s': expected a %snumber from %.10g to "
+          "%.10g\n",
+          option, text, whole ? "whole " : "", min, max);
   return -1;
+}
+
+/* Reports an unknown option or a missing value, as getopt_long() found. */
+static int option_error(int option, char **argv)
+{
+  const char *text = argv[optind - 1];
+
+  if (option == ':')
+    fprintf(stderr, "rlboard demo: option '%s' requires a value\n", text);
+  else
+    fprintf(stderr,
+            "rlboard demo: unknown option '%s'; run 'rlboard demo --help' "
+            "for the options\n",
+            text);
+  return -1;
+}
+
+/* Checks the values that depend on each other or on the library. */
+static int check_options(const struct demo_options *o)
+{
+  if (o->no_board && o->board != NULL) {
+    fprintf(stderr, "rlboard demo: --board and --no-board exclude each "
+                    "other; give one of them\n");
+    return -1;
+  }
+  if (o->model != NULL &&
+      (o->model[0] == '\0' || strlen(o->model) > RLB_MODEL_MAX)) {
+    fprintf(stderr,
+            "rlboard demo: invalid --model '%s': expected 1 to %d "
+            "characters\n",
+            o->model, RLB_MODEL_MAX);
+    return -1;
+  }
+  return 0;
 }
 
 /* Parses the options into *o. Returns 0, 1 after --help, or -1. */
@@ -802,44 +858,41 @@ static int parse_options(int argc, char **argv, struct demo_options *o)
       {NULL, 0, NULL, 0}};
   double workers;
   int option;
+  int rc = 0;
 
   optind = 0; /* glibc: start a new scan */
-  while ((option = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
+  opterr = 0;
+  while (rc == 0 &&
+         (option = getopt_long(argc, argv, ":", long_options, NULL)) != -1) {
     switch (option) {
     case 'w':
-      if (parse_number("--workers", optarg, DEMO_WORKERS_MAX, &workers) < 0)
-        return -1;
-      if (workers != floor(workers)) {
-        fprintf(stderr,
-                "rlboard demo: invalid --workers '%s': expected a whole "
-                "number\n",
-                optarg);
-        return -1;
-      }
+      rc = parse_number("--workers", optarg, 1, DEMO_WORKERS_MAX, 1, &workers);
       o->workers = (int)workers;
       break;
     case 's':
-      if (parse_number("--seconds", optarg, DEMO_SECONDS_MAX, &o->seconds) < 0)
-        return -1;
+      rc = parse_number("--seconds", optarg, DEMO_SECONDS_MIN, DEMO_SECONDS_MAX,
+                        0, &o->seconds);
       break;
     case 'u':
       o->url = optarg;
       break;
     case 'r':
-      if (parse_number("--rate", optarg, 1e6, &o->rate) < 0)
-        return -1;
+      rc = parse_number("--rate", optarg, DEMO_RATE_MIN, DEMO_RATE_MAX, 0,
+                        &o->rate);
       break;
     case 'B':
-      if (parse_number("--burst", optarg, 1e6, &o->burst) < 0)
-        return -1;
+      rc = parse_number("--burst", optarg, 1, DEMO_RATE_MAX, 0, &o->burst);
       break;
     case 'm':
       o->model = optarg;
       break;
     case 'b':
       if (rlb_name_check(optarg) != 0) {
-        fprintf(stderr, "rlboard demo: invalid board name '%s'\n", optarg);
-        return -1;
+        fprintf(stderr,
+                "rlboard demo: invalid --board '%s': expected 1 to %d "
+                "characters from A-Z, a-z, 0-9, '.', '_' and '-'\n",
+                optarg, RLB_NAME_MAX);
+        rc = -1;
       }
       o->board = optarg;
       break;
@@ -853,24 +906,17 @@ static int parse_options(int argc, char **argv, struct demo_options *o)
       usage(stdout);
       return 1;
     default:
-      usage(stderr);
-      return -1;
+      rc = option_error(option, argv);
+      break;
     }
   }
+  if (rc != 0)
+    return rc;
   if (optind < argc) {
     fprintf(stderr, "rlboard demo: unexpected argument '%s'\n", argv[optind]);
     return -1;
   }
-  if (o->no_board && o->board != NULL) {
-    fprintf(stderr, "rlboard demo: --board and --no-board exclude each "
-                    "other; give one of them\n");
-    return -1;
-  }
-  if (o->burst < 1) {
-    fprintf(stderr, "rlboard demo: invalid --burst: at least 1 request\n");
-    return -1;
-  }
-  return 0;
+  return check_options(o);
 }
 
 /* Main */
@@ -898,7 +944,7 @@ static int run_all(const struct demo_options *o, const char *url,
 
 /* Returns the exit status for the finished runs, after a message for each
  * run that failed. */
-static int check_runs(const struct run_result *runs, int count)
+static int check_runs(const struct run_result *runs, int count, const char *url)
 {
   int status = 0;
 
@@ -910,11 +956,34 @@ static int check_runs(const struct run_result *runs, int count)
               runs[i].label);
       status = DEMO_EXIT_FAILURE;
     } else if (load(&c->successes) == 0) {
-      fprintf(stderr, "rlboard demo: no request of the run %s succeeded\n",
-              runs[i].label);
+      fprintf(stderr,
+              "rlboard demo: no request of the run %s succeeded; check "
+              "that %s responds\n",
+              runs[i].label, url);
       status = DEMO_EXIT_FAILURE;
     }
   }
+  return status;
+}
+
+/* Prints the outcome of the runs and returns the exit status. */
+static int finish(const struct demo_options *o, const char *url,
+                  const struct run_result *runs, int count, int rc)
+{
+  int status;
+
+  if (demo_interrupted) {
+    fprintf(stderr, "rlboard demo: interrupted\n");
+    return DEMO_EXIT_INTERRUPTED;
+  }
+  if (rc < 0)
+    return DEMO_EXIT_FAILURE;
+
+  status = check_runs(runs, count, url);
+  if (!o->json)
+    print_report(o, url, runs, count);
+  else if (print_json(o, url, runs) != 0)
+    status = DEMO_EXIT_FAILURE;
   return status;
 }
 
@@ -980,19 +1049,7 @@ int rlb_demo_main(int argc, char **argv)
   if (rc == 0)
     rc = run_all(&o, url, &upstream, runs);
   upstream_stop(&upstream);
-
-  if (demo_interrupted) {
-    fprintf(stderr, "rlboard demo: interrupted\n");
-    status = DEMO_EXIT_INTERRUPTED;
-  } else if (rc < 0)
-    status = DEMO_EXIT_FAILURE;
-  else {
-    status = check_runs(runs, count);
-    if (!o.json)
-      print_report(&o, url, runs, count);
-    else if (print_json(&o, url, runs) != 0)
-      status = DEMO_EXIT_FAILURE;
-  }
+  status = finish(&o, url, runs, count, rc);
 
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);

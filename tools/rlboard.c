@@ -1292,8 +1292,10 @@ static int probe_acquire(struct cli *cli)
     return status;
   rc = rlb_probe_acquire(board, cli->code, cli->model, &token);
   rlb_close(board);
-  if (rc == 1)
+  if (rc == RLB_PROBE_LIMITED)
     return EX_TEMPFAIL;
+  if (rc == RLB_PROBE_NOT_NEEDED)
+    return 0;
   if (rc == RLB_EPROBEHELD) {
     error_line(cli, "the probe on board '%s' is held by another worker",
                quote(cli->board_name));
@@ -1797,6 +1799,8 @@ static const char probe_help[] =
     "acquire takes the board's half-open probe once no matching event is\n"
     "live and prints its token. It exits 75 without a token while a\n"
     "matching event is live, and 69 while another worker holds the probe.\n"
+    "It exits 0 and prints nothing when a probe of the same key succeeded\n"
+    "after the key's last event expired: send without a probe then.\n"
     "The probe lapses after the board's probe timeout. release returns the\n"
     "probe: --success when the request went through, which wakes every\n"
     "waiter, or --failure after recording a new event.\n"

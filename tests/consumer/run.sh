@@ -5,9 +5,12 @@
 #     the shared and the static library, with pkg_check_modules(rlboard), and
 #     with pkg-config --static on the compiler command line, runs and prints
 #     the version of the header;
-#   - the installed rlboard command runs without LD_LIBRARY_PATH;
+#   - the installed rlboard command runs, without LD_LIBRARY_PATH unless
+#     the build set CMAKE_SKIP_INSTALL_RPATH;
 #   - librlboard.so exports exactly the RLB_EXPORT functions of rlboard.h;
-#   - both manual pages render without warnings;
+#   - both manual pages render without warnings, rlboard(3) covers every
+#     exported function and error code, and rlboard(1) every subcommand
+#     that rlboard --help lists;
 #   - add_subdirectory() of the source tree builds without the test suite.
 # Usage: run.sh BUILD_DIR SOURCE_DIR C_COMPILER
 set -euo pipefail
@@ -22,8 +25,19 @@ cc=$3
 consumer_dir="$source/tests/consumer"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/rlboard-consumer.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
 prefix="$tmp/prefix"
+board=""
+rlboard=("$prefix/bin/rlboard")
+
+# Removes the temporary tree, and the command's board when a check failed
+# before the board was unlinked.
+cleanup() {
+  if [[ -n "$board" ]]; then
+    "${rlboard[@]}" --board "$board" unlink >/dev/null 2>&1 || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
 
 die() {
   echo "consumer_install: $*" >&2
@@ -32,6 +46,16 @@ die() {
 
 step() {
   echo "== $*"
+}
+
+# Runs a command with its output in $tmp/$1.log, shown when it fails.
+run_logged() {
+  local log="$tmp/$1.log"
+  shift
+  if ! "$@" >"$log" 2>&1; then
+    tail -40 "$log" >&2
+    die "failed: $*"
+  fi
 }
 
 # Runs a consumer binary and checks that it prints the header's version.
@@ -52,13 +76,16 @@ check_no_librlboard_needed() {
 
 # Fails unless $1 loads librlboard.so from the installed tree.
 check_loads_installed() {
+  local loaded
   ldd "$1" >"$tmp/ldd"
-  grep -q "=> $libdir/librlboard.so" "$tmp/ldd" ||
-    die "$1 does not load librlboard.so from $libdir"
+  loaded=$(awk '$1 ~ /^librlboard\.so/ { print $3 }' "$tmp/ldd")
+  [[ -n "$loaded" ]] || die "$1 does not load librlboard.so"
+  [[ "$(realpath "$(dirname "$loaded")")" == "$(realpath "$libdir")" ]] ||
+    die "$1 loads $loaded, not the library in $libdir"
 }
 
 step "install into $prefix"
-cmake --install "$build" --prefix "$prefix" >"$tmp/install.log"
+run_logged install cmake --install "$build" --prefix "$prefix"
 shared=$(find "$prefix" -name librlboard.so -print -quit)
 [[ -n "$shared" ]] || die "no librlboard.so installed under $prefix"
 libdir=$(dirname "$shared")
@@ -89,7 +116,7 @@ step "exported symbols of librlboard.so"
 # The version node (RLBOARD_1) is an absolute symbol, not a function.
 nm -D --defined-only "$libdir/librlboard.so" |
   awk '$2 != "A" { sub(/@.*/, "", $3); print $3 }' | sort >"$tmp/exported"
-grep -o 'RLB_EXPORT[^(]*(' "$header" | grep -o '[A-Za-z0-9_]*($' |
+grep -o '^RLB_EXPORT [^(]*(' "$header" | grep -o '[A-Za-z0-9_]*($' |
   tr -d '(' | sort >"$tmp/declared"
 [[ -s "$tmp/declared" ]] || die "no RLB_EXPORT function found in $header"
 if grep -qv '^rlb_' "$tmp/exported" || grep -q '^rlb__' "$tmp/exported"; then
@@ -103,13 +130,13 @@ if ! diff -u "$tmp/declared" "$tmp/exported" >"$tmp/symbols.diff"; then
 fi
 
 step "find_package(rlboard CONFIG)"
-cmake -S "$consumer_dir" -B "$tmp/config" -DRLBOARD_CONSUMER_MODE=config \
-  -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$cc" >"$tmp/config.log"
+run_logged config cmake -S "$consumer_dir" -B "$tmp/config" \
+  -DRLBOARD_CONSUMER_MODE=config -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_C_COMPILER="$cc"
 found=$(sed -n 's/^rlboard_DIR:PATH=//p' "$tmp/config/CMakeCache.txt")
 [[ "$found" == "$libdir/cmake/rlboard" ]] ||
   die "find_package found rlboard in \"$found\", not under $prefix"
-cmake --build "$tmp/config" >"$tmp/config-build.log" ||
-  { cat "$tmp/config-build.log" >&2; die "config consumer failed to build"; }
+run_logged config-build cmake --build "$tmp/config"
 check_loads_installed "$tmp/config/consumer"
 run_consumer "$tmp/config/consumer"
 check_no_librlboard_needed "$tmp/config/consumer_static"
@@ -120,11 +147,9 @@ export PKG_CONFIG_PATH="$libdir/pkgconfig"
 pc_version=$(pkg-config --modversion rlboard)
 [[ "$pc_version" == "$header_version" ]] ||
   die "rlboard.pc has version $pc_version, the header has $header_version"
-cmake -S "$consumer_dir" -B "$tmp/pkgconfig" \
-  -DRLBOARD_CONSUMER_MODE=pkgconfig -DCMAKE_C_COMPILER="$cc" \
-  >"$tmp/pkgconfig.log"
-cmake --build "$tmp/pkgconfig" >"$tmp/pkgconfig-build.log" ||
-  { cat "$tmp/pkgconfig-build.log" >&2; die "pkg-config consumer failed"; }
+run_logged pkgconfig cmake -S "$consumer_dir" -B "$tmp/pkgconfig" \
+  -DRLBOARD_CONSUMER_MODE=pkgconfig -DCMAKE_C_COMPILER="$cc"
+run_logged pkgconfig-build cmake --build "$tmp/pkgconfig"
 check_loads_installed "$tmp/pkgconfig/consumer"
 run_consumer "$tmp/pkgconfig/consumer"
 
@@ -134,20 +159,35 @@ step "pkg-config --static"
 # Requires.private.
 read -r -a static_flags <<<"$(pkg-config --static --cflags --libs rlboard |
   sed 's/-lrlboard\b/-l:librlboard.a/')"
-"$cc" -o "$tmp/consumer_static_pc" "$consumer_dir/consumer.c" \
-  "${static_flags[@]}"
+run_logged static-pc "$cc" -o "$tmp/consumer_static_pc" \
+  "$consumer_dir/consumer.c" "${static_flags[@]}"
 check_no_librlboard_needed "$tmp/consumer_static_pc"
 run_consumer "$tmp/consumer_static_pc"
 
 step "installed rlboard command"
 board="rlb-consumer-cli-$$"
-command=(env -u LD_LIBRARY_PATH "$prefix/bin/rlboard" --board "$board")
+# The command has a run path relative to itself unless the build set
+# CMAKE_SKIP_INSTALL_RPATH.
+readelf -d "$prefix/bin/rlboard" >"$tmp/dynamic"
+if grep -q '(RUNPATH)\|(RPATH)' "$tmp/dynamic"; then
+  rlboard=(env -u LD_LIBRARY_PATH "$prefix/bin/rlboard")
+else
+  rlboard=(env LD_LIBRARY_PATH="$libdir" "$prefix/bin/rlboard")
+fi
+command=("${rlboard[@]}" --board "$board")
+cli_version=$("${command[@]}" --version) || die "rlboard --version failed"
+[[ "$cli_version" == "rlboard $header_version" ]] ||
+  die "rlboard --version printed \"$cli_version\", expected" \
+    "\"rlboard $header_version\""
 "${command[@]}" record --code E101 --duration 60 --job consumer-cli \
   >"$tmp/cli-id" || die "rlboard record failed"
 status=0
 "${command[@]}" check --code E101 >"$tmp/cli-check" || status=$?
 "${command[@]}" unlink || die "rlboard unlink of $board failed"
+board=""
 [[ $status -eq 75 ]] || die "rlboard check exited $status, expected 75"
+grep -Eqx '[0-9]+(\.[0-9]+)?' "$tmp/cli-check" ||
+  die "rlboard check printed \"$(cat "$tmp/cli-check")\", expected seconds"
 
 step "manual pages"
 for page in "$prefix/share/man/man1/rlboard.1" \
@@ -167,14 +207,39 @@ for page in "$prefix/share/man/man1/rlboard.1" \
   fi
 done
 
+step "manual pages cover the API and the subcommands"
+page3="$prefix/share/man/man3/rlboard.3"
+while read -r function; do
+  grep -q "[ *]$function(" "$page3" ||
+    die "the SYNOPSIS of rlboard(3) lacks $function()"
+  grep -q "^\.BR $function ()" "$page3" ||
+    die "rlboard(3) does not describe $function()"
+done <"$tmp/declared"
+grep -o '^ *X(RLB_E[A-Z]*' "$header" | sed 's/^ *X(//' >"$tmp/codes"
+[[ -s "$tmp/codes" ]] || die "no RLB_E error code found in $header"
+while read -r code; do
+  grep -q "^\.B $code\$" "$page3" || die "rlboard(3) does not list $code"
+done <"$tmp/codes"
+# The subcommands are the first words of the lines after "Subcommands:".
+"${rlboard[@]}" --help |
+  sed -n '/^Subcommands:/,/^$/{/^  /s/^  \([a-z-]*\).*/\1/p}' \
+    >"$tmp/subcommands"
+[[ -s "$tmp/subcommands" ]] || die "rlboard --help lists no subcommands"
+sed 's/\\//g' "$prefix/share/man/man1/rlboard.1" >"$tmp/page1"
+while read -r subcommand; do
+  grep -q "^\.SS $subcommand\$" "$tmp/page1" ||
+    die "rlboard(1) has no section on the subcommand $subcommand"
+done <"$tmp/subcommands"
+
 step "add_subdirectory(rlboard)"
-cmake -S "$consumer_dir" -B "$tmp/subdirectory" \
+run_logged subdirectory cmake -S "$consumer_dir" -B "$tmp/subdirectory" \
   -DRLBOARD_CONSUMER_MODE=subdirectory -DRLBOARD_SOURCE_DIR="$source" \
-  -DCMAKE_C_COMPILER="$cc" >"$tmp/subdirectory.log"
+  -DCMAKE_C_COMPILER="$cc"
 grep -q '^RLBOARD_BUILD_TESTS:BOOL=OFF$' "$tmp/subdirectory/CMakeCache.txt" ||
   die "RLBOARD_BUILD_TESTS is not OFF under add_subdirectory()"
-cmake --build "$tmp/subdirectory" -j2 >"$tmp/subdirectory-build.log" ||
-  { tail -40 "$tmp/subdirectory-build.log" >&2; die "subdirectory failed"; }
+run_logged subdirectory-build cmake --build "$tmp/subdirectory" -j2
+[[ ! -e "$tmp/subdirectory/rlboard/tests" ]] ||
+  die "add_subdirectory() configured the tests directory"
 find "$tmp/subdirectory" -type f -name 'test_*' -perm -u+x >"$tmp/tests"
 if [[ -s "$tmp/tests" ]]; then
   die "add_subdirectory() built test programs: $(cat "$tmp/tests")"
