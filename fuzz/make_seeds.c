@@ -103,8 +103,41 @@ static void run_sql(const char *path, const char *sql)
   sqlite3_close(db);
 }
 
+/*
+ * Writes an INSERT of rows around the current time: one in the naive form
+ * of older files and one with a "Z" suffix, which are valid, and rows that
+ * restore must skip: expiring before they were recorded, expiring more
+ * than 120 days ahead, a bad id, code, hash and duration.
+ */
+static void odd_rows_sql(char *sql, size_t size)
+{
+  int64_t now_us = rlb__wall_us();
+  char now[40], soon[40], later[40], far[40];
+
+  rlb_format_time(now_us, now);
+  rlb_format_time(now_us + INT64_C(600000000), soon);
+  rlb_format_time(now_us + INT64_C(259200000000), later);
+  rlb_format_time(now_us + INT64_C(31536000000000), far);
+  now[10] = ' ';
+  now[19] = '\0';
+  snprintf(sql, size,
+           "INSERT INTO rate_limit_events VALUES "
+           "('00000000-0000-4000-8000-000000000001', 'E101', NULL, "
+           "'%s', '%.19sZ', '0123456789abcdef', 750.0),"
+           "('00000000-0000-4000-8000-000000000002', 'E102', 'm', "
+           "'%s', '%s', '0123456789abcdef', 60),"
+           "('00000000-0000-4000-8000-000000000003', 'E103', 'm', "
+           "'%s', '%s', '0123456789abcdef', 60),"
+           "('NOT-A-UUID', 'E101', 'm', '%s', '%s', '0123456789abcdef', "
+           "'sixty'),"
+           "('00000000-0000-4000-8000-000000000004', '', 'm', '%s', '%s', "
+           "'xyz', -1)",
+           now, soon, later, soon, now, far, now, soon, now, soon);
+}
+
 static void restore_seeds(const char *dir, const char *name)
 {
+  char sql[2048];
   char path[256];
   rlb_snapshot_result result;
   rlb_board *board = fuzz_make_board(name, 8);
@@ -122,15 +155,8 @@ static void restore_seeds(const char *dir, const char *name)
   copy_file(path, dir, "snapshot");
 
   /* Rows in the forms of older files and rows that must be skipped. */
-  run_sql(path,
-          "INSERT INTO rate_limit_events VALUES "
-          "('00000000-0000-4000-8000-000000000001', 'E101', NULL, "
-          "'2026-01-01 00:00:00', '2099-01-01T00:00:00Z', "
-          "'0123456789abcdef', 60.0),"
-          "('NOT-A-UUID', 'E101', 'm', '2026-01-01T00:00:00+00:00', "
-          "'2026-01-01T00:01:00+05:30', '0123456789abcdef', 'sixty'),"
-          "('00000000-0000-4000-8000-000000000002', '', 'm', "
-          "'2026-01-01T00:00:00.5', '2026-01-01T00:00:00.25', 'xyz', -1)");
+  odd_rows_sql(sql, sizeof(sql));
+  run_sql(path, sql);
   copy_file(path, dir, "snapshot-odd-rows");
   remove(path);
 

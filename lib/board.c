@@ -258,7 +258,7 @@ static uint64_t random_board_id(void)
 static int format_segment(void *base, const rlb_options *o, const geometry *g)
 {
   rlb_header *h = base;
-  uint32_t *free_stack = (uint32_t *)((char *)base + g->free_offset);
+  uint32_t *free_stack = (void *)((char *)base + g->free_offset);
   uint32_t i;
   int rc;
 
@@ -343,14 +343,17 @@ static int map_board(rlb_board *b, const rlb_header *h)
   if (base == MAP_FAILED)
     return -errno;
   b->size = h->segment_size;
-  b->hdr = (rlb_header *)base;
+  /* Every offset is a multiple of its part's alignment (checked by
+   * check_header() through compute_geometry()), so the casts through void *
+   * are sound. */
+  b->hdr = (void *)base;
   b->capacity = h->capacity;
   b->index_mask = h->index_size - 1;
-  b->slots = (rlb_slot *)(base + h->slots_offset);
-  b->index = (rlb_entry *)(base + h->index_offset);
-  b->free_stack = (uint32_t *)(base + h->free_offset);
-  b->heap = (uint32_t *)(base + h->heap_offset);
-  b->links = (rlb_link *)(base + h->links_offset);
+  b->slots = (void *)(base + h->slots_offset);
+  b->index = (void *)(base + h->index_offset);
+  b->free_stack = (void *)(base + h->free_offset);
+  b->heap = (void *)(base + h->heap_offset);
+  b->links = (void *)(base + h->links_offset);
   return 0;
 }
 

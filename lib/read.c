@@ -220,17 +220,22 @@ static __attribute__((noinline)) int scan_lookup(const rlb_board *b, const char 
                        int64_t now_ns, int64_t *max_ns)
 {
   rlb_event ev;
+  double max_left = -1.0, ns;
   uint32_t i;
 
-  *max_ns = INT64_MIN;
   for (i = 0; i < b->capacity; i++) {
     int rc = rlb__read_slot(b, i, code, model, now_ns, &ev);
-    if (rc == 1) {
-      int64_t expires = now_ns + (int64_t)(ev.seconds_left * 1e9);
-      if (expires > *max_ns)
-        *max_ns = expires;
-    }
+    if (rc == 1 && ev.seconds_left > max_left)
+      max_left = ev.seconds_left;
   }
+  if (max_left < 0) {
+    *max_ns = INT64_MIN;
+    return 0;
+  }
+  /* An expiry in a corrupt slot may lie near INT64_MAX, where the seconds
+   * left convert back past it; 2^62 ns (146 years) bounds real ones. */
+  ns = max_left * 1e9;
+  *max_ns = ns < 0x1p62 ? now_ns + (int64_t)ns : INT64_MAX;
   return 0;
 }
 

@@ -16,7 +16,7 @@
 #define US_PER_SECOND INT64_C(1000000)
 #define SECONDS_PER_DAY INT64_C(86400)
 
-/* Python's datetime covers years 1 to 9999; so do these functions. */
+/* Python's datetime covers years 1 to 9999, and so do these functions. */
 #define YEAR_MIN 1
 #define YEAR_MAX 9999
 

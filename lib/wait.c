@@ -254,7 +254,9 @@ static int must_wait(rlb_board *b, const char *error_code, const char *model,
     return rc;
   now_ns = rlb__now_ns();
   if (rc == 1) {
-    *until_ns = now_ns + (int64_t)ceil(left * 1e9);
+    /* Clamped like a timeout, because the expiry of a corrupt slot may lie
+     * near INT64_MAX. */
+    *until_ns = wait_deadline(left, now_ns);
     return 1;
   }
   return probe_held(b->hdr, now_ns, until_ns);

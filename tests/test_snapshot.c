@@ -548,7 +548,12 @@ enum time_form {
   FORM_COUNT
 };
 
-/* Writes the instant us as text of the given form. */
+/* Sizes of a time as text and of a time as a JSON string. */
+#define TIME_TEXT_SIZE 64
+#define JSON_TEXT_SIZE 80
+
+/* Writes the instant us as text of the given form into out, of
+ * TIME_TEXT_SIZE bytes. */
 static void time_text(int64_t us, enum time_form form, char *out)
 {
   char base[40];
@@ -592,7 +597,7 @@ static void time_text(int64_t us, enum time_form form, char *out)
   default:
     break;
   }
-  snprintf(out, 48, "%s%s", base, suffix);
+  snprintf(out, TIME_TEXT_SIZE, "%s%s", base, suffix);
 }
 
 /* Appends one JSON row for the helper's "insert" command. Each value is
@@ -614,14 +619,16 @@ static void add_row(char *rows, size_t size, const char *id, const char *code,
   ck_assert_uint_lt(n, size);
 }
 
-/* Appends a valid row with the given id and expiry, as JSON. */
+/* Appends a valid row with the given id and expiry, as JSON. As in the
+ * store, the row was recorded 0.8 * 60 s before it expires. */
 static void add_valid_row(char *rows, size_t size, const char *id,
                           int64_t expires_us)
 {
-  char id_json[64], recorded[64], expires[64], text[48];
+  char id_json[JSON_TEXT_SIZE], recorded[JSON_TEXT_SIZE];
+  char expires[JSON_TEXT_SIZE], text[TIME_TEXT_SIZE];
 
   snprintf(id_json, sizeof(id_json), "\"%s\"", id);
-  time_text(wall_us() - 1000000, FORM_UTC, text);
+  time_text(expires_us - 48000000, FORM_UTC, text);
   snprintf(recorded, sizeof(recorded), "\"%s\"", text);
   time_text(expires_us, FORM_UTC, text);
   snprintf(expires, sizeof(expires), "\"%s\"", text);
@@ -1038,7 +1045,7 @@ END_TEST
 START_TEST(test_restore_time_forms)
 {
   char path[128], rows[8192], id[40], id_json[48];
-  char recorded[64], expires[64], text[48];
+  char recorded[JSON_TEXT_SIZE], expires[JSON_TEXT_SIZE], text[TIME_TEXT_SIZE];
   rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
   int64_t now = wall_us(), expected[FORM_COUNT * 2];
   rlb_restore_result res;
@@ -1199,7 +1206,8 @@ static const bad_row bad_rows[] = {
 START_TEST(test_restore_invalid_rows)
 {
   const size_t count = sizeof(bad_rows) / sizeof(bad_rows[0]);
-  char path[128], rows[16384], valid_time[48], recorded[64], expires[64];
+  char path[128], rows[16384], valid_time[TIME_TEXT_SIZE],
+      recorded[JSON_TEXT_SIZE], expires[JSON_TEXT_SIZE];
   rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
   skipped_rows skipped = {0};
   rlb_restore_result res;
@@ -1221,14 +1229,19 @@ START_TEST(test_restore_invalid_rows)
   }
   add_row(rows, sizeof(rows), ID(99), "\"E101\"", "null", recorded, expires,
           "\"9af12d10801c5d48\"", "60");
+  /* Recorded after it expires: the recorded and expires values swapped. */
+  add_row(rows, sizeof(rows), ID(29), "\"E101\"", "null", expires, recorded,
+          "\"9af12d10801c5d48\"", "60");
   run_store(rows, NULL, 0, "insert", path, NULL);
 
   ck_assert_int_eq(rlb_restore(board, path, &res, collect_skipped, &skipped),
                    0);
-  ck_assert_uint_eq(res.invalid, count);
+  ck_assert_uint_eq(res.invalid, count + 1);
   ck_assert_uint_eq(res.restored, 1);
   ck_assert_uint_eq(res.expired, 0);
-  ck_assert_int_eq(skipped.count, (int)count);
+  ck_assert_int_eq(skipped.count, (int)count + 1);
+  ck_assert_str_eq(reason_for(&skipped, "00000000-0000-4000-8000-000000000029"),
+                   "expires_at is before recorded_at");
   for (i = 0; i < count; i++) {
     const bad_row *b = &bad_rows[i];
     char id[64];
@@ -1257,7 +1270,8 @@ END_TEST
  * each column and an id that appears twice. */
 START_TEST(test_restore_null_fields)
 {
-  char path[128], rows[8192], recorded[64], expires[64], text[48];
+  char path[128], rows[8192], recorded[JSON_TEXT_SIZE], expires[JSON_TEXT_SIZE],
+      text[TIME_TEXT_SIZE];
   rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
   skipped_rows skipped = {0};
   rlb_restore_result res;

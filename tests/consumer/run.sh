@@ -245,5 +245,7 @@ if [[ -s "$tmp/tests" ]]; then
   die "add_subdirectory() built test programs: $(cat "$tmp/tests")"
 fi
 run_consumer "$tmp/subdirectory/consumer"
+check_no_librlboard_needed "$tmp/subdirectory/consumer_static"
+run_consumer "$tmp/subdirectory/consumer_static"
 
 echo "consumer_install: all checks passed"
