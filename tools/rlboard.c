@@ -1414,30 +1414,6 @@ static void sleep_until_stopped(double seconds, const sigset_t *wait_mask)
   }
 }
 
-/*
- * Reopens the board when its name was removed, so that a long-running
- * snapshot follows the board that workers use now. Returns 0, or -ENOENT
- * while no board has the name.
- */
-static int follow_board(struct cli *cli, rlb_board **board)
-{
-  rlb_options options;
-  rlb_board *fresh;
-  rlb_stats stats;
-  int rc = rlb_stats_get(*board, &stats);
-
-  if (rc != 0 || !stats.name_removed)
-    return rc;
-  rlb_options_init(&options);
-  options.flags = 0;
-  rc = rlb_open(&fresh, cli->board_name, &options);
-  if (rc != 0)
-    return rc;
-  rlb_close(*board);
-  *board = fresh;
-  return 0;
-}
-
 /* Writes the wall clock as rlb_format_time() does, for log lines. */
 static const char *log_time(char out[40])
 {
@@ -1447,21 +1423,60 @@ static const char *log_time(char out[40])
   return format_time((int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000, out);
 }
 
+/*
+ * Moves to a new board when the name of this one was removed (for example
+ * by systemd-logind's RemoveIPC at logout). This process is still attached
+ * to the old segment, so it first saves the old board's events to path,
+ * then opens the name with RLB_CREATE (a new board, or the one another
+ * process made since) and restores the file into it. Returns 0 or a
+ * library code.
+ */
+static int follow_board(struct cli *cli, rlb_board **board, const char *path)
+{
+  rlb_restore_result restored;
+  rlb_options options;
+  rlb_board *fresh;
+  rlb_stats stats;
+  char now[40];
+  int rc = rlb_stats_get(*board, &stats);
+
+  if (rc != 0 || !stats.name_removed)
+    return rc;
+  rc = rlb_snapshot(*board, path, NULL);
+  if (rc != 0)
+    return rc;
+  rlb_options_init(&options);
+  options.capacity = stats.capacity;
+  options.ttl_factor = stats.ttl_factor;
+  options.jitter_ms = stats.jitter_ms;
+  options.probe_timeout_ms = stats.probe_timeout_ms;
+  rc = rlb_open(&fresh, cli->board_name, &options);
+  if (rc != 0)
+    return rc;
+  rc = rlb_restore(fresh, path, &restored, NULL, NULL);
+  if (rc != 0) {
+    rlb_close(fresh);
+    return rc;
+  }
+  rlb_close(*board);
+  *board = fresh;
+  error_line(cli,
+             "%s the name of board '%s' was removed; its events were saved "
+             "and restored into the board now under that name (restored "
+             "%zu, expired %zu, duplicate %zu, invalid %zu)",
+             log_time(now), quote(cli->board_name), restored.restored,
+             restored.expired, restored.duplicate, restored.invalid);
+  return 0;
+}
+
 /* Takes one snapshot in --every mode and logs its outcome. Returns the
  * library code. */
 static int snapshot_logged(struct cli *cli, rlb_board **board, const char *path)
 {
   rlb_snapshot_result result;
   char now[40];
-  int rc = follow_board(cli, board);
+  int rc = follow_board(cli, board, path);
 
-  if (rc == -ENOENT) {
-    error_line(cli,
-               "%s board '%s' not found; snapshot skipped, '%s' keeps "
-               "its rows",
-               log_time(now), quote(cli->board_name), quote(path));
-    return rc;
-  }
   if (rc == 0)
     rc = rlb_snapshot(*board, path, &result);
   if (rc != 0) {
