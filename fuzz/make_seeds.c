@@ -5,11 +5,13 @@
  *
  * attach: the segments of real boards of capacity 1 and 8, the same with
  * another layout version, and one cut short. verify: a flags byte and the
- * state of a real board, with and without the dead-owner flag. restore: a
+ * state of a real board, with and without the dead-owner flag, and one
+ * with board_seq odd and an expiry of INT64_MAX. restore: a
  * snapshot of a board with long-lived events, a file with only another
  * table, and a snapshot with rows the restore must skip. The events expire
  * at most 120 days after the seeds were made, so the restore seeds of the
- * kept corpus age; the test script writes fresh ones next to them.
+ * kept corpus age. The test script therefore writes fresh ones next to
+ * them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,9 +22,9 @@
 #include "fuzz_common.h"
 #include "internal.h"
 
-static void die(const char *what, const char *detail)
+static void die(const char *step, const char *detail)
 {
-  fprintf(stderr, "rlboard-fuzz-seeds: %s: %s\n", what, detail);
+  fprintf(stderr, "rlboard-fuzz-seeds: %s: %s\n", step, detail);
   exit(1);
 }
 
@@ -77,6 +79,14 @@ static void verify_seeds(const char *dir, const char *name)
   write_file(dir, "state", segment + offset - 1, size - offset + 1);
   segment[offset - 1] = 1;
   write_file(dir, "state-dead-owner", segment + offset - 1, size - offset + 1);
+
+  /* A writer inside a write, so checks scan the slots, and an expiry that
+   * the scan's conversions must not overflow. */
+  segment[offset - 1] = 0;
+  ((rlb_header *)segment)->board_seq = 1;
+  ((rlb_slot *)(segment + sizeof(rlb_header)))->expires_ns = INT64_MAX;
+  write_file(dir, "expiry-near-max-board-changing", segment + offset - 1,
+             size - offset + 1);
   free(segment);
 }
 
@@ -104,10 +114,10 @@ static void run_sql(const char *path, const char *sql)
 }
 
 /*
- * Writes an INSERT of rows around the current time: one in the naive form
- * of older files and one with a "Z" suffix, which are valid, and rows that
- * restore must skip: expiring before they were recorded, expiring more
- * than 120 days ahead, a bad id, code, hash and duration.
+ * Writes an INSERT of rows around the current time, in the forms of older
+ * files: naive times and a "Z" suffix. The first row is valid. The others
+ * must be skipped because they expire before they were recorded, expire
+ * more than 120 days ahead, or have a bad id, code, hash or duration.
  */
 static void odd_rows_sql(char *sql, size_t size)
 {

@@ -1,6 +1,6 @@
 /*
  * Fuzz target: a board whose layout description and lock are real and
- * whose state is arbitrary. The first input byte holds flags, the rest
+ * whose state is arbitrary. The first input byte contains flags, the rest
  * overwrites the segment of a real board from the header's board_seq on:
  * the counters, free stack top and heap length in the header, the slots,
  * the index, the free stack, the heap and the per-key links.

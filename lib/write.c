@@ -37,9 +37,9 @@
 
 /*
  * Calls pthread_mutex_clocklock(). ThreadSanitizer (GCC 12, Clang 14)
- * intercepts pthread_mutex_timedlock() but not pthread_mutex_clocklock(),
- * so in its builds the lock is announced as a try-lock that succeeds
- * unless the mutex was not acquired; pthread_mutex_unlock() is intercepted.
+ * intercepts pthread_mutex_timedlock() but not pthread_mutex_clocklock().
+ * In its builds the call is therefore announced as a try-lock, which fails
+ * when the mutex was not acquired. pthread_mutex_unlock() is intercepted.
  */
 static int clock_lock(pthread_mutex_t *mutex, const struct timespec *deadline)
 {
@@ -483,7 +483,7 @@ static int job_hash_valid(const char *job_hash)
   return job_hash[RLB_HASH_LEN] == '\0';
 }
 
-/* Returns 1 when a stored slot holds an event that rlb_verify() accepts:
+/* Returns 1 when a stored slot contains an event that rlb_verify() accepts:
  * every string terminated inside the slot, and every field as a record or
  * a restore writes it. */
 static int slot_valid(const rlb_slot *s)
@@ -503,7 +503,7 @@ static int slot_valid(const rlb_slot *s)
   return s->expires_at_us >= s->recorded_at_us;
 }
 
-/* Empties a slot that holds no valid event, whatever its counter and its
+/* Empties a slot that contains no valid event, whatever its counter and its
  * bytes, so that a repaired board keeps no garbage in its free slots. An
  * odd counter, left by a writer that died, stays odd until the end. */
 static void slot_scrub(rlb_slot *s)

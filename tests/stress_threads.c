@@ -127,7 +127,7 @@ static int id_valid(const char *id)
 }
 
 /*
- * The most seconds left that a read may return for an event of duration
+ * The maximum seconds left that a read may return for an event of duration
  * seconds. A reader takes the time once per call, and an event recorded
  * during the call took its own time later, so the call's length is added;
  * 1 ms covers the rounding of expiries to microseconds and nanoseconds.

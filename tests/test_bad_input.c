@@ -101,7 +101,7 @@ static int segment_exists(const char *segment)
   return stat(path, &st) == 0;
 }
 
-/* Fails the test unless the segment holds exactly the expected bytes. */
+/* Fails the test unless the segment contains exactly the expected bytes. */
 static void assert_segment_is(const char *segment, const unsigned char *bytes,
                               size_t size)
 {

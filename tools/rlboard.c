@@ -438,10 +438,12 @@ static int store_mode(struct cli *cli, const char *arg)
 {
   uint64_t value;
 
-  if (parse_whole(arg, 8, 0777, &value) != 0 || (value & 0600) != 0600)
+  if (parse_whole(arg, 8, 0777, &value) != 0 || (value & 0600) != 0600 ||
+      (value & 0111) != 0)
     return invalid_value(cli, "--mode", arg,
-                         "must be an octal mode from 0600 to 0777 that "
-                         "gives the owner read and write (0600)");
+                         "must be an octal mode with read and write for "
+                         "the owner and no execute bits, such as 0600, "
+                         "0640 or 0660");
   cli->mode_text = arg;
   cli->mode = (uint32_t)value;
   return 0;
@@ -1701,8 +1703,9 @@ static const char create_help[] =
     "Options:\n"
     "  --capacity N          number of events the board holds, 1 to 1048576\n"
     "                        (default 4096)\n"
-    "  --mode OCTAL          permission bits, 0600 to 0777 with owner read\n"
-    "                        and write (default 0600)\n"
+    "  --mode OCTAL          permission bits: owner read and write, group\n"
+    "                        and others read or write, no execute bits,\n"
+    "                        such as 0660 (default 0600)\n"
     "  --ttl-factor F        events expire after F times their duration,\n"
     "                        greater than 0 and at most 4 (default 0.8)\n"
     "  --jitter-ms N         milliseconds over which 'wait' spreads the\n"
