@@ -365,11 +365,13 @@ static void index_recompute(rlb_board *b, rlb_entry *e)
 /*
  * Removes the event in slot from its key of this kind. When it was the
  * key's latest event and is still live, the maximum is recomputed from the
- * key's list. An expired maximum is kept: it already answers "clear", and
- * the key's next event replaces it.
+ * key's list, unless recompute is 0: a bulk removal then calls
+ * index_refresh() once at the end instead of once per event. An expired
+ * maximum is kept: it already answers "clear", and the key's next event
+ * replaces it.
  */
 static void index_release(rlb_board *b, uint32_t slot, unsigned kind,
-                          int64_t now_ns)
+                          int64_t now_ns, int recompute)
 {
   const rlb_slot *s = &b->slots[slot];
   rlb_link *link = link_of(b, slot, kind);
@@ -394,8 +396,21 @@ static void index_release(rlb_board *b, uint32_t slot, unsigned kind,
     link_of(b, link->prev, kind)->next = link->next;
   if (link->next != RLB_NO_SLOT)
     link_of(b, link->next, kind)->prev = link->prev;
-  if (e->max_slot == slot && s->expires_ns > now_ns)
+  if (recompute && e->max_slot == slot && s->expires_ns > now_ns)
     index_recompute(b, e);
+}
+
+/* Recomputes the maximum of every key whose maximum lies in the future:
+ * O(index size + stored events), for the end of a bulk removal. */
+static void index_refresh(rlb_board *b, int64_t now_ns)
+{
+  uint32_t pos;
+
+  for (pos = 0; pos <= b->index_mask; pos++) {
+    rlb_entry *e = &b->index[pos];
+    if (e->refs > 0 && e->max_expires_ns > now_ns)
+      index_recompute(b, e);
+  }
 }
 
 /* The kinds of key an event carries. */
@@ -414,18 +429,23 @@ static unsigned key_kinds(const rlb_slot *s, unsigned kinds[4])
 
 /* ---- insertion and removal ---------------------------------------------- */
 
-void rlb__remove(rlb_board *b, uint32_t slot)
+static void remove_slot(rlb_board *b, uint32_t slot, int64_t now_ns,
+                        int recompute)
 {
   unsigned kinds[4], n, k;
-  int64_t now_ns = rlb__now_ns();
 
   n = key_kinds(&b->slots[slot], kinds);
   for (k = 0; k < n; k++)
-    index_release(b, slot, kinds[k], now_ns);
+    index_release(b, slot, kinds[k], now_ns, recompute);
   heap_remove(b, slot);
   slot_clear(&b->slots[slot]);
   b->free_stack[b->hdr->free_top++] = slot;
   b->hdr->stored--;
+}
+
+void rlb__remove(rlb_board *b, uint32_t slot)
+{
+  remove_slot(b, slot, rlb__now_ns(), 1);
 }
 
 int rlb__insert(rlb_board *b, const rlb__new_event *ev, int64_t now_ns)
@@ -687,9 +707,10 @@ int rlb_clear(rlb_board *b, const char *error_code, const char *model,
       continue;
     if (model != NULL && !(s->has_model && strcmp(s->model, model) == 0))
       continue;
-    rlb__remove(b, i);
+    remove_slot(b, i, now_ns, 0);
     count++;
   }
+  index_refresh(b, now_ns);
   b->hdr->cleared += count;
   rlb__write_end(b);
   rlb__unlock(b);

@@ -286,6 +286,31 @@ START_TEST(test_eviction_keeps_index_exact)
 }
 END_TEST
 
+START_TEST(test_clear_many_keeps_index_exact)
+{
+  const char *models[] = {"m1", "m2", "m3"};
+  char code[8];
+  size_t removed = 0;
+  double left;
+  int i;
+
+  for (i = 0; i < 3000; i++) {
+    snprintf(code, sizeof(code), "E%d", 101 + i % 4);
+    record_ok(code, 10 + i % 500, "job", i % 7 ? models[i % 3] : NULL, NULL);
+  }
+  ck_assert_int_eq(rlb_clear(board, NULL, "m1", &removed), 0);
+  ck_assert_uint_gt(removed, 0);
+  ck_assert_int_eq(rlb_verify(board, NULL, NULL), 0);
+  ck_assert_int_eq(rlb_check(board, NULL, "m1", &left), 0);
+  ck_assert_int_eq(rlb_check(board, NULL, "m2", &left), 1);
+  ck_assert(left > 390.0 && left <= 408.0);
+  ck_assert_int_eq(rlb_clear(board, "E101", NULL, &removed), 0);
+  ck_assert_int_eq(rlb_verify(board, NULL, NULL), 0);
+  ck_assert_int_eq(rlb_check(board, "E101", NULL, &left), 0);
+  ck_assert_int_eq(rlb_check(board, "E102", "m2", &left), 1);
+}
+END_TEST
+
 /* ---- several processes -------------------------------------------------- */
 
 /* Runs fn in a child process and returns its exit status. */
@@ -668,6 +693,7 @@ static Suite *make_board_suite(void)
   tcase_add_test(semantics, test_cleanup_counts_expired);
   tcase_add_test(semantics, test_eviction_takes_expired_then_soonest);
   tcase_add_test(semantics, test_eviction_keeps_index_exact);
+  tcase_add_test(semantics, test_clear_many_keeps_index_exact);
   tcase_add_test(semantics, test_open_existing_keeps_settings);
   tcase_add_test(semantics, test_create_mode_default_and_custom);
   suite_add_tcase(s, semantics);
