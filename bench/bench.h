@@ -80,16 +80,16 @@ const char *bench_temp_path(const char *name);
  */
 int bench_board_name(char *out, size_t size);
 
-/* Unlinks a registered board now and forgets it. */
+/* Unlinks a registered board now and removes it from the registry. */
 void bench_board_remove(const char *name);
 
 /* Registers a child process, killed with SIGKILL on a signal. */
 void bench_child_add(pid_t pid);
 
-/* Forgets a child process that has been reaped. */
+/* Removes a reaped child process from the registry. */
 void bench_child_remove(pid_t pid);
 
-/* Resets the signal handlers to their defaults; called in each child. */
+/* Resets the signal handlers to their defaults. Each child calls it first. */
 void bench_child_reset_signals(void);
 
 /* Unlinks every registered board and temporary file, removes the
@@ -111,10 +111,11 @@ void bench_sqlite_close(bench_sqlite *store);
 int bench_sqlite_synchronous(bench_sqlite *store);
 
 /*
- * Inserts one event the way the store records it: a fresh version 4 UUID,
- * the job hash (SHA-256 of job followed by a colon, first 16 hex digits),
- * recorded_at now and expires_at now + 0.8 * duration as ISO 8601 UTC text.
- * Runs in its own implicit transaction. Returns 0 or -1.
+ * Inserts one event the way the store records it, in its own implicit
+ * transaction. The row gets a fresh version 4 UUID and the job hash, the
+ * first 16 hex digits of SHA-256 over job followed by a colon. recorded_at
+ * is now and expires_at now + 0.8 * duration, both ISO 8601 UTC text.
+ * Returns 0 or -1.
  */
 int bench_sqlite_record(bench_sqlite *store, const char *code,
                         double duration_seconds, const char *job,

@@ -233,7 +233,7 @@ int bench_cleanup_init(const char *parent)
     return -1;
   }
   if (mkdtemp(temp_dir) == NULL) {
-    bench_error("cannot create a temporary directory in %s: %s", parent,
+    bench_error("creating a temporary directory in %s failed: %s", parent,
                 strerror(errno));
     temp_dir[0] = '\0';
     return -1;

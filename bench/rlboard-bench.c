@@ -163,8 +163,7 @@ static int run_check(void *context, long n)
  * Empties the record board before each batch, so that every timed record
  * takes a free slot and none evicts or reuses an expired slot. It waits for
  * the previous batch's events to expire and removes them with
- * rlb_cleanup(), which the library does without rescanning each key's
- * events, unlike rlb_clear() of live events.
+ * rlb_cleanup().
  */
 static int prepare_record(void *context)
 {
@@ -272,7 +271,7 @@ static int create_board(rlb_board **board, char *name, size_t size,
   opts.capacity = capacity;
   rc = rlb_open(board, name, &opts);
   if (rc != 0) {
-    bench_error("cannot create board %s with capacity %u: %s", name, capacity,
+    bench_error("creating board %s with capacity %u failed: %s", name, capacity,
                 rlb_strerror(rc));
     bench_board_remove(name);
     return -1;
