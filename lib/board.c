@@ -416,7 +416,7 @@ static int attach_ready(int fd, const char *path, const rlb_options *o,
       if (rc < 0)
         return rc;
       if ((o->flags & RLB_CREATE) && flock(fd, LOCK_EX | LOCK_NB) == 0) {
-        /* Nobody is initializing: this process does, unless another one
+        /* No process is initializing: this one does, unless another one
          * finished between the two locks. */
         rc = probe_segment(fd, h, &size);
         if (rc == 0)

@@ -367,8 +367,8 @@ static void index_recompute(rlb_board *b, rlb_entry *e)
  * key's latest event and is still live, the maximum is recomputed from the
  * key's list, unless recompute is 0: a bulk removal then calls
  * index_refresh() once at the end instead of once per event. An expired
- * maximum is kept: it already answers "clear", and the key's next event
- * replaces it.
+ * maximum is kept: a check already returns clear for it, and the key's
+ * next event replaces it.
  */
 static void index_release(rlb_board *b, uint32_t slot, unsigned kind,
                           int64_t now_ns, int recompute)
