@@ -8,6 +8,7 @@
  * tables in the file are never touched.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,22 +38,75 @@ static const char drop_indexes_sql[] =
     "DROP INDEX IF EXISTS idx_rate_limit_events_expires_at;"
     "DROP INDEX IF EXISTS idx_rate_limit_events_model";
 
+/*
+ * The page size of a new file, 16 KiB instead of SQLite's default 4 KiB.
+ * SQLite applies it only to a database that has no content yet, so an
+ * existing file keeps its page size. Fewer, larger pages cut the time of a
+ * 65,536-event snapshot by about 25 ms (of about 190 ms), mostly in
+ * building the indexes and in the commit, in one measurement with SQLite
+ * 3.40.1 on a 2-vCPU KVM guest with ext4.
+ *
+ * NOTE: the SQLite store's check, which opens a connection per call and
+ * reads a few hundred rows through the model index, reads more bytes per
+ * row on such a file. On a 65,536-row snapshot it took 1.3 ms instead of
+ * 0.93 ms, measured through Python's sqlite3 module on the same machine.
+ */
+static const char page_size_sql[] = "PRAGMA page_size=16384";
+
 /* The page cache of a snapshot's connection, 64 MiB (a negative cache_size
  * is in KiB): enough for 65,536 rows and their indexes, so that the
  * transaction does not spill pages to the WAL before it commits. SQLite
  * allocates the cache as pages are used. */
 static const char cache_size_sql[] = "PRAGMA cache_size=-65536";
 
-/* An INSERT is insert_sql followed by one or more insert_values, joined
+/*
+ * An INSERT is insert_sql followed by one or more insert_values, joined
  * by ", ". One statement with many rows costs less per row than one
  * statement per row. INSERT_BATCH rows use 224 parameters, within the
  * default limit of 999 that SQLite had before version 3.32
- * (sqlite.org/limits.html). */
+ * (sqlite.org/limits.html).
+ *
+ * OR ROLLBACK makes a failing row, such as a duplicate id, roll back the
+ * whole transaction, which the snapshot does on any failure anyway. Without
+ * it, SQLite copies each page that a statement changes to a statement
+ * journal, to undo that statement alone, and the copies cost about 15 ms
+ * of a 65,536-row snapshot in one measurement (same setup as above).
+ */
 static const char insert_sql[] =
-    "INSERT INTO rate_limit_events (id, error_code, model, recorded_at, "
-    "expires_at, source_job_hash, duration_seconds) VALUES ";
+    "INSERT OR ROLLBACK INTO rate_limit_events (id, error_code, model, "
+    "recorded_at, expires_at, source_job_hash, duration_seconds) VALUES ";
 static const char insert_values[] = "(?, ?, ?, ?, ?, ?, ?)";
 #define INSERT_BATCH 32
+
+/* The cache line size of x86-64 and of most arm64 processors. Where the
+ * line is larger, prefetch_rows() prefetches some lines twice. */
+#define CACHE_LINE 64
+
+/* Buckets of sort_rows() hold at most this many rows before qsort() takes
+ * over from insertion sort, and there are at most 2^SORT_BUCKET_BITS of
+ * them. */
+#define INSERTION_SORT_MAX 16
+#define SORT_BUCKET_BITS 16
+
+/* One row of the table: an event and its times as the store writes them. */
+typedef struct snapshot_row {
+  rlb_event event;
+  char recorded_at[TIME_TEXT_MAX];
+  char expires_at[TIME_TEXT_MAX];
+} snapshot_row;
+
+/* A row's sort key: the first 16 hex digits of its id as a number. */
+typedef struct row_key {
+  uint64_t prefix;
+  const snapshot_row *row;
+} row_key;
+
+/* The rows of a snapshot, and their keys in the order of insertion. */
+typedef struct snapshot_rows {
+  snapshot_row *rows;
+  row_key *keys;
+  size_t count;
+} snapshot_rows;
 
 static int set_wal_mode(sqlite3 *db, const char *path)
 {
@@ -76,11 +130,149 @@ static int set_wal_mode(sqlite3 *db, const char *path)
   return 0;
 }
 
-/* One event's times as the store writes them. */
-typedef struct event_times {
-  char recorded_at[TIME_TEXT_MAX];
-  char expires_at[TIME_TEXT_MAX];
-} event_times;
+/*
+ * Returns the id's first 16 hex digits, the dashes skipped, as a number.
+ * For the lowercase hex digits of a valid id the numbers order like the
+ * digits. Any other byte maps to some digit value, which can put a row out
+ * of id order but never makes the order inconsistent.
+ */
+static uint64_t id_prefix(const char *id)
+{
+  static const unsigned char digit_at[16] = {0, 1,  2,  3,  4,  5,  6,  7,
+                                             9, 10, 11, 12, 14, 15, 16, 17};
+  uint64_t prefix = 0;
+  int i;
+
+  for (i = 0; i < 16; i++) {
+    unsigned c = (unsigned char)id[digit_at[i]];
+
+    /* '0' to '9' are 0x30 to 0x39 and 'a' to 'f' are 0x61 to 0x66. */
+    prefix = prefix << 4 | (((c & 0xf) + (c >> 6) * 9) & 0xf);
+  }
+  return prefix;
+}
+
+/* Orders keys by prefix, then by the whole id. */
+static int compare_keys(const void *pa, const void *pb)
+{
+  const row_key *a = pa, *b = pb;
+
+  if (a->prefix != b->prefix)
+    return a->prefix < b->prefix ? -1 : 1;
+  return memcmp(a->row->event.id, b->row->event.id, RLB_ID_LEN);
+}
+
+/* Formats a row's times, failing for a time outside the years 1 to 9999
+ * that the text form can hold. */
+static int format_row_times(snapshot_row *row)
+{
+  if (rlb_format_time(row->event.recorded_at_us, row->recorded_at) != 0)
+    return -1;
+  return rlb_format_time(row->event.expires_at_us, row->expires_at);
+}
+
+/*
+ * Copies the board's live events into rows, with their times formatted
+ * and their keys set, in the same lock-free pass over the slots as
+ * rlb_list() but without its sort by expiry. An event whose time the text
+ * form cannot hold is skipped and logged.
+ */
+static int collect_rows(rlb_board *board, const char *path, snapshot_rows *out)
+{
+  size_t capacity = board->capacity;
+  int64_t now_ns = rlb__now_ns();
+  snapshot_row *row;
+  size_t count = 0;
+  uint32_t i;
+
+  out->rows = malloc(capacity * sizeof(*out->rows));
+  out->keys = malloc(capacity * sizeof(*out->keys));
+  out->count = 0;
+  if (out->rows == NULL || out->keys == NULL)
+    return -ENOMEM;
+
+  for (i = 0; i < board->capacity; i++) {
+    row = &out->rows[count];
+    if (rlb__read_slot(board, i, NULL, NULL, now_ns, &row->event) != 1)
+      continue;
+    if (format_row_times(row) != 0) {
+      rlb__log(RLB_LOG_WARNING, "%s: event %s skipped: time out of range", path,
+               row->event.id);
+      continue;
+    }
+    out->keys[count].prefix = id_prefix(row->event.id);
+    out->keys[count].row = row;
+    count++;
+  }
+  out->count = count;
+  return 0;
+}
+
+/* Sorts keys[0] to keys[count - 1], a bucket of sort_rows(). */
+static void sort_bucket(row_key *keys, size_t count)
+{
+  size_t i, j;
+
+  if (count > INSERTION_SORT_MAX) {
+    qsort(keys, count, sizeof(*keys), compare_keys);
+    return;
+  }
+  for (i = 1; i < count; i++) {
+    row_key key = keys[i];
+
+    for (j = i; j > 0 && compare_keys(&key, &keys[j - 1]) < 0; j--)
+      keys[j] = keys[j - 1];
+    keys[j] = key;
+  }
+}
+
+/*
+ * Sorts the keys by id. A counting sort on the top bits of the prefix puts
+ * the keys into about as many buckets as there are keys, and each bucket is
+ * then sorted on its own. Random ids spread evenly, so most buckets hold
+ * one or two keys. Ids that share their first digits only make a bucket
+ * larger, which qsort() sorts in O(n log n). In one measurement this took
+ * under 2 ms for 65,536 keys, and one qsort() of all of them 10 ms.
+ */
+static int sort_rows(snapshot_rows *rows)
+{
+  size_t count = rows->count, i, bucket, begin;
+  row_key *sorted;
+  uint32_t *end;
+  unsigned bits = 1;
+  unsigned shift;
+
+  if (count < 2)
+    return 0;
+  while (bits < SORT_BUCKET_BITS && ((size_t)1 << bits) < count)
+    bits++;
+  shift = 64 - bits;
+  sorted = malloc(count * sizeof(*sorted));
+  end = calloc(((size_t)1 << bits) + 1, sizeof(*end));
+  if (sorted == NULL || end == NULL) {
+    free(sorted);
+    free(end);
+    return -ENOMEM;
+  }
+
+  /* First end[b + 1] counts the keys of bucket b. After the prefix sums,
+   * end[b] is where bucket b starts, and after the scatter where it ends. */
+  for (i = 0; i < count; i++)
+    end[(rows->keys[i].prefix >> shift) + 1]++;
+  for (bucket = 1; bucket <= ((size_t)1 << bits); bucket++)
+    end[bucket] += end[bucket - 1];
+  for (i = 0; i < count; i++)
+    sorted[end[rows->keys[i].prefix >> shift]++] = rows->keys[i];
+
+  for (bucket = 0, begin = 0; bucket < ((size_t)1 << bits); bucket++) {
+    sort_bucket(sorted + begin, end[bucket] - begin);
+    begin = end[bucket];
+  }
+  free(rows->keys);
+  free(end);
+  rows->keys = sorted;
+  return 0;
+}
 
 /* Prepares an INSERT statement for the given number of rows. */
 static int prepare_insert(sqlite3 *db, const char *path, int rows,
@@ -99,13 +291,13 @@ static int prepare_insert(sqlite3 *db, const char *path, int rows,
 }
 
 /*
- * Binds an event to the parameters of one row of an INSERT. SQLITE_STATIC
- * is right because the events and their times outlive the statement's run.
+ * Binds a row to the parameters of one row of an INSERT. SQLITE_STATIC is
+ * right because the rows outlive the statement's run.
  */
-static void bind_event(sqlite3_stmt *stmt, int row, const rlb_event *ev,
-                       const event_times *times)
+static void bind_row(sqlite3_stmt *stmt, int index, const snapshot_row *row)
 {
-  int base = row * COL_COUNT + 1;
+  const rlb_event *ev = &row->event;
+  int base = index * COL_COUNT + 1;
 
   sqlite3_bind_text(stmt, base + COL_ID, ev->id, -1, SQLITE_STATIC);
   sqlite3_bind_text(stmt, base + COL_CODE, ev->error_code, -1, SQLITE_STATIC);
@@ -113,25 +305,38 @@ static void bind_event(sqlite3_stmt *stmt, int row, const rlb_event *ev,
     sqlite3_bind_text(stmt, base + COL_MODEL, ev->model, -1, SQLITE_STATIC);
   else
     sqlite3_bind_null(stmt, base + COL_MODEL);
-  sqlite3_bind_text(stmt, base + COL_RECORDED_AT, times->recorded_at, -1,
+  sqlite3_bind_text(stmt, base + COL_RECORDED_AT, row->recorded_at, -1,
                     SQLITE_STATIC);
-  sqlite3_bind_text(stmt, base + COL_EXPIRES_AT, times->expires_at, -1,
+  sqlite3_bind_text(stmt, base + COL_EXPIRES_AT, row->expires_at, -1,
                     SQLITE_STATIC);
   sqlite3_bind_text(stmt, base + COL_HASH, ev->source_job_hash, -1,
                     SQLITE_STATIC);
   sqlite3_bind_double(stmt, base + COL_DURATION, ev->duration_seconds);
 }
 
-/* Binds rows events from events[first] on and runs the statement. */
-static int run_insert(sqlite3 *db, const char *path, sqlite3_stmt *stmt,
-                      int rows, const rlb_event *events,
-                      const event_times *times, size_t first)
+/*
+ * Prefetches the rows of keys[0] to keys[count - 1] into the processor's
+ * cache. The keys are in id order but the rows are in slot order, so
+ * without this nearly every row of an INSERT waits on cache misses, which
+ * cost about 10 ms of a 65,536-row snapshot in one measurement.
+ */
+static void prefetch_rows(const row_key *keys, size_t count)
 {
-  int row, rc;
+  size_t i, offset;
 
-  for (row = 0; row < rows; row++)
-    bind_event(stmt, row, &events[first + (size_t)row],
-               &times[first + (size_t)row]);
+  for (i = 0; i < count; i++)
+    for (offset = 0; offset < sizeof(snapshot_row); offset += CACHE_LINE)
+      __builtin_prefetch((const char *)keys[i].row + offset);
+}
+
+/* Binds the rows of keys[0] to keys[count - 1] and runs the statement. */
+static int run_insert(sqlite3 *db, const char *path, sqlite3_stmt *stmt,
+                      const row_key *keys, int count)
+{
+  int i, rc;
+
+  for (i = 0; i < count; i++)
+    bind_row(stmt, i, keys[i].row);
   rc = sqlite3_step(stmt);
   sqlite3_reset(stmt);
   if (rc != SQLITE_DONE)
@@ -140,85 +345,53 @@ static int run_insert(sqlite3 *db, const char *path, sqlite3_stmt *stmt,
 }
 
 /*
- * Formats the times of every event, dropping (and logging) an event whose
- * time lies outside the years 1 to 9999 that the text form can hold.
- * Returns the number of events kept at the start of events.
+ * Inserts the rows in key order into the emptied table, inside the open
+ * transaction: INSERT_BATCH rows per statement, then the rest one by one.
+ * The rows of the next statement are prefetched while SQLite runs the
+ * current one.
  */
-static size_t format_times(const char *path, rlb_event *events, size_t count,
-                           event_times *times)
-{
-  size_t i, formatted = 0;
-
-  for (i = 0; i < count; i++) {
-    if (rlb_format_time(events[i].recorded_at_us,
-                        times[formatted].recorded_at) != 0 ||
-        rlb_format_time(events[i].expires_at_us, times[formatted].expires_at) !=
-            0) {
-      rlb__log(RLB_LOG_WARNING, "%s: event %s skipped: time out of range", path,
-               events[i].id);
-      continue;
-    }
-    if (formatted != i)
-      events[formatted] = events[i];
-    formatted++;
-  }
-  return formatted;
-}
-
-/*
- * Replaces the table's rows with the events, inside the open transaction:
- * INSERT_BATCH rows per statement, then the rest one by one.
- */
-static int write_events(sqlite3 *db, const char *path, rlb_event *events,
-                        size_t count, size_t *written)
+static int write_rows(sqlite3 *db, const char *path, const snapshot_rows *rows)
 {
   sqlite3_stmt *batch = NULL, *single = NULL;
-  event_times *times = NULL;
-  size_t i = 0;
-  int rc;
+  size_t count = rows->count, i = 0;
+  int rc = 0;
 
-  *written = 0;
-  if (count > 0 && (times = malloc(count * sizeof(*times))) == NULL)
-    return -ENOMEM;
-  count = format_times(path, events, count, times);
-  rc = rlb__exec_sql(db, path, "DELETE FROM rate_limit_events");
-  if (rc == 0 && count >= INSERT_BATCH)
+  if (count >= INSERT_BATCH)
     rc = prepare_insert(db, path, INSERT_BATCH, &batch);
   if (rc == 0 && count % INSERT_BATCH != 0)
     rc = prepare_insert(db, path, 1, &single);
-  for (; rc == 0 && i + INSERT_BATCH <= count; i += INSERT_BATCH)
-    rc = run_insert(db, path, batch, INSERT_BATCH, events, times, i);
+  for (; rc == 0 && i + INSERT_BATCH <= count; i += INSERT_BATCH) {
+    size_t next = i + INSERT_BATCH;
+
+    prefetch_rows(&rows->keys[next],
+                  count - next < INSERT_BATCH ? count - next : INSERT_BATCH);
+    rc = run_insert(db, path, batch, &rows->keys[i], INSERT_BATCH);
+  }
   for (; rc == 0 && i < count; i++)
-    rc = run_insert(db, path, single, 1, events, times, i);
+    rc = run_insert(db, path, single, &rows->keys[i], 1);
   sqlite3_finalize(batch);
   sqlite3_finalize(single);
-  free(times);
-  if (rc == 0)
-    *written = count;
   return rc;
-}
-
-static int compare_event_ids(const void *a, const void *b)
-{
-  return memcmp(((const rlb_event *)a)->id, ((const rlb_event *)b)->id,
-                RLB_ID_LEN);
 }
 
 /*
  * Creates the schema when missing and replaces the rows with the live
  * events, inside one BEGIN IMMEDIATE transaction. Two steps keep a large
  * snapshot fast. The rows go in sorted by id, so the primary key index
- * grows at its end. The three secondary indexes are dropped first and built
+ * grows at its end. The three secondary indexes are dropped and built
  * again once the rows are in, which sorts each index once instead of
  * updating it row by row. That cut the CPU time of a 65,536-row snapshot by
  * about a third in one measurement (SQLite 3.40, a 2-vCPU VM). Readers see
  * neither step, because both happen inside the transaction.
+ *
+ * The DELETE runs before the DROP INDEX statements. It empties the indexes
+ * along with the table, so the drops only free three empty indexes, and the
+ * two steps took about 2 ms less than in the other order.
  */
 static int snapshot_transaction(rlb_board *board, sqlite3 *db, const char *path,
                                 size_t *written)
 {
-  rlb_event *events = NULL;
-  size_t count = 0;
+  snapshot_rows rows = {NULL, NULL, 0};
   int rc;
 
   /* IMMEDIATE takes the write lock now, waiting up to the busy timeout, so
@@ -227,20 +400,25 @@ static int snapshot_transaction(rlb_board *board, sqlite3 *db, const char *path,
   if (rc == 0)
     rc = rlb__exec_sql(db, path, create_table_sql);
   if (rc == 0)
+    rc = rlb__exec_sql(db, path, "DELETE FROM rate_limit_events");
+  if (rc == 0)
     rc = rlb__exec_sql(db, path, drop_indexes_sql);
   if (rc == 0)
-    rc = rlb_list(board, NULL, NULL, &events, &count);
-  if (rc == 0 && count > 1)
-    qsort(events, count, sizeof(events[0]), compare_event_ids);
+    rc = collect_rows(board, path, &rows);
   if (rc == 0)
-    rc = write_events(db, path, events, count, written);
+    rc = sort_rows(&rows);
+  if (rc == 0)
+    rc = write_rows(db, path, &rows);
   if (rc == 0)
     rc = rlb__exec_sql(db, path, create_indexes_sql);
   if (rc == 0)
     rc = rlb__exec_sql(db, path, "COMMIT");
   if (rc != 0 && !sqlite3_get_autocommit(db))
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-  rlb_events_free(events);
+  if (rc == 0)
+    *written = rows.count;
+  free(rows.rows);
+  free(rows.keys);
   return rc;
 }
 
@@ -254,13 +432,20 @@ int rlb_snapshot(rlb_board *board, const char *path,
 
   if (board == NULL || path == NULL || path[0] == '\0')
     return RLB_EINVALARG;
-  rc = rlb__open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &db);
+  /* NOMUTEX skips SQLite's lock around every call on the connection,
+   * which never leaves this thread. */
+  rc = rlb__open_db(
+      path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+      &db);
   if (rc != 0)
     return rc;
 
   /* A file that is not a database fails here, before anything is written
-   * to it. */
+   * to it. The page size must come before the switch to WAL, which writes
+   * the first page of a new file. */
   rc = rlb__check_database(db, path);
+  if (rc == 0)
+    rc = rlb__exec_sql(db, path, page_size_sql);
   if (rc == 0)
     rc = set_wal_mode(db, path);
   if (rc == 0)

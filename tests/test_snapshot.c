@@ -978,6 +978,88 @@ START_TEST(test_snapshot_large_board)
 }
 END_TEST
 
+/* A new file gets 16 KiB pages, and a file with content keeps its own. */
+START_TEST(test_snapshot_page_size)
+{
+  char fresh[128], store[128], other[128];
+  rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
+
+  file_path(fresh, sizeof(fresh), "fresh.db");
+  file_path(store, sizeof(store), "store.db");
+  file_path(other, sizeof(other), "other.db");
+  run_store(NULL, NULL, 0, "record", store, "E101", "120", "job-a", NULL);
+  exec_file(other, "PRAGMA page_size=8192; CREATE TABLE jobs (id INTEGER)");
+  record_events(board, 3);
+
+  ck_assert_int_eq(rlb_snapshot(board, fresh, NULL), 0);
+  ck_assert_int_eq(rlb_snapshot(board, store, NULL), 0);
+  ck_assert_int_eq(rlb_snapshot(board, other, NULL), 0);
+  ck_assert_int_eq(query_int(fresh, "PRAGMA page_size"), 16384);
+  ck_assert_int_eq(query_int(store, "PRAGMA page_size"), 4096);
+  ck_assert_int_eq(query_int(other, "PRAGMA page_size"), 8192);
+  ck_assert_int_eq(query_int(other, "SELECT count(*) FROM rate_limit_events"),
+                   3);
+  test_board_remove(board);
+}
+END_TEST
+
+/*
+ * Ids that share their first 16 hex digits, the sort key of a snapshot,
+ * still go in complete and in id order. The board holds 40 ids with the
+ * same key, three with another key that differ only after it, and two with
+ * keys of their own. A restore puts them on the board latest expiry first,
+ * and the expiries make that order unlike id order.
+ */
+START_TEST(test_snapshot_shared_id_prefixes)
+{
+  static const char *const others[] = {
+      "abcdef01-2345-4678-9abc-000000000003",
+      "ffffffff-ffff-4fff-bfff-ffffffffffff",
+      "abcdef01-2345-4678-8abc-000000000009",
+      "12345678-9abc-4def-8123-456789abcdef",
+      "abcdef01-2345-4678-9abc-000000000001",
+  };
+  const size_t shared = 40, total = shared + 5;
+  char store[128], path[128], id[40], rows[32768];
+  char ids[4096], expected[4096];
+  rlb_board *board = open_board(RLB_CAPACITY_DEFAULT);
+  int64_t expires = wall_us() + INT64_C(600000000);
+  rlb_restore_result res;
+  event_list list;
+  size_t i;
+
+  file_path(store, sizeof(store), "store.db");
+  file_path(path, sizeof(path), "board.db");
+  rows[0] = '\0';
+  for (i = 0; i < shared; i++) {
+    make_id(id, (int)i);
+    add_valid_row(rows, sizeof(rows), id,
+                  expires - (int64_t)((i * 17) % shared) * 1000000);
+  }
+  for (i = 0; i < total - shared; i++)
+    add_valid_row(rows, sizeof(rows), others[i],
+                  expires + (int64_t)(total - i) * 1000000);
+  run_store(rows, NULL, 0, "insert", store, NULL);
+  ck_assert_int_eq(rlb_restore(board, store, &res, NULL, NULL), 0);
+  ck_assert_uint_eq(res.restored, total);
+
+  ck_assert_int_eq(rlb_snapshot(board, path, NULL), 0);
+  query_text(path, "SELECT id FROM rate_limit_events ORDER BY rowid", ids,
+             sizeof(ids));
+  list = list_all(board);
+  ck_assert_uint_eq(list.count, total);
+  qsort(list.events, list.count, sizeof(rlb_event), compare_ids);
+  expected[0] = '\0';
+  for (i = 0; i < list.count; i++) {
+    strcat(expected, list.events[i].id);
+    strcat(expected, "\n");
+  }
+  ck_assert_str_eq(ids, expected);
+  rlb_events_free(list.events);
+  test_board_remove(board);
+}
+END_TEST
+
 /* ---- restore ------------------------------------------------------------ */
 
 START_TEST(test_restore_store_file)
@@ -1631,6 +1713,8 @@ static Suite *make_snapshot_suite(void)
   tcase_add_test(snap, test_snapshot_not_sqlite_file);
   tcase_add_test(snap, test_snapshot_invalid_arguments);
   tcase_add_test(snap, test_snapshot_large_board);
+  tcase_add_test(snap, test_snapshot_page_size);
+  tcase_add_test(snap, test_snapshot_shared_id_prefixes);
   suite_add_tcase(s, snap);
 
   tcase_add_unchecked_fixture(restore, make_run_dir, remove_run_dir);
