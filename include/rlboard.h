@@ -180,6 +180,7 @@ typedef struct rlb_stats {
   uint64_t segment_bytes;
   int name_removed; /* 1 when the board's name no longer exists */
   int probe_held;   /* 1 while an unexpired probe is held */
+  uint32_t mode;    /* the segment's permission bits, such as 0600 */
 } rlb_stats;
 
 /* A log callback. level is one of the RLB_LOG_* values. */
@@ -242,7 +243,8 @@ RLB_EXPORT int rlb_close(rlb_board *board);
 /*
  * Removes the board's name. Attached processes keep working on the old
  * segment until they close it; the next rlb_open() with RLB_CREATE makes a
- * new, empty board. Errors: RLB_EINVALNAME, -ENOENT, -EACCES.
+ * new, empty board. A segment of another program under the name is left
+ * alone. Errors: RLB_EINVALNAME, -ENOENT, -EACCES, RLB_ENOTBOARD.
  */
 RLB_EXPORT int rlb_unlink(const char *name);
 

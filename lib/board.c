@@ -491,6 +491,27 @@ int rlb_close(rlb_board *board)
   return 0;
 }
 
+/* Returns 0 when the segment at path is a board, of any layout, or an
+ * unfinished creation, and RLB_ENOTBOARD for another program's segment. */
+static int check_removable(const char *path)
+{
+  rlb_header h;
+  ssize_t n;
+  int fd = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
+
+  if (fd < 0)
+    return -errno;
+  memset(&h, 0, sizeof(h));
+  n = pread(fd, &h, sizeof(h), 0);
+  close(fd);
+  if (n < 0)
+    return -errno;
+  if ((size_t)n >= sizeof(h.magic) && h.magic != RLB_MAGIC &&
+      !all_zero(&h, (size_t)n))
+    return RLB_ENOTBOARD;
+  return 0;
+}
+
 int rlb_unlink(const char *name)
 {
   char path[RLB_NAME_MAX + 2];
@@ -499,6 +520,9 @@ int rlb_unlink(const char *name)
   if (rc != 0)
     return rc;
   shm_path(name, path);
+  rc = check_removable(path);
+  if (rc != 0)
+    return rc;
   if (shm_unlink(path) != 0)
     return -errno;
   return 0;

@@ -161,8 +161,7 @@ static int head_has_key(const rlb_board *b, uint32_t head, const filter *f)
   if (f->code != NULL && !bytes_equal(s->code, f->code, f->code_len + 1))
     return 0;
   if (f->model != NULL &&
-      (s->has_model != 1 ||
-       !bytes_equal(s->model, f->model, f->model_len + 1)))
+      (s->has_model != 1 || !bytes_equal(s->model, f->model, f->model_len + 1)))
     return 0;
   return 1;
 }
@@ -172,13 +171,10 @@ static int head_has_key(const rlb_board *b, uint32_t head, const filter *f)
  * in *max_ns (INT64_MIN when the key has none). Returns 0, or RLB_EBUSY when
  * a writer kept the board changing.
  */
-static int index_lookup(const rlb_board *b, const filter *f,
-                        int64_t *max_ns)
+static int index_lookup(const rlb_board *b, const filter *f, int64_t *max_ns)
 {
-  unsigned kind =
-      (f->code ? RLB_KEY_CODE : 0) | (f->model ? RLB_KEY_MODEL : 0);
-  uint64_t hash =
-      rlb__key_hash_n(f->code, f->code_len, f->model, f->model_len);
+  unsigned kind = (f->code ? RLB_KEY_CODE : 0) | (f->model ? RLB_KEY_MODEL : 0);
+  uint64_t hash = rlb__key_hash_n(f->code, f->code_len, f->model, f->model_len);
   const uint32_t *seq = &b->hdr->board_seq;
   int attempt;
 
@@ -217,8 +213,9 @@ static int index_lookup(const rlb_board *b, const filter *f,
 
 /* The fallback of a check: the latest expiry among the slots' events. Kept
  * out of line so that its event buffer does not weigh on the fast path. */
-static __attribute__((noinline)) int scan_lookup(const rlb_board *b, const char *code, const char *model,
-                       int64_t now_ns, int64_t *max_ns)
+static __attribute__((noinline)) int
+scan_lookup(const rlb_board *b, const char *code, const char *model,
+            int64_t now_ns, int64_t *max_ns)
 {
   rlb_event ev;
   double max_left = -1.0, ns;
@@ -380,7 +377,10 @@ int rlb_stats_get(rlb_board *b, rlb_stats *st)
   st->layout_version = h->layout_version;
   st->waiters = uatomic_read(&h->waiters);
   st->segment_bytes = b->size;
-  st->name_removed = fstat(b->fd, &sb) == 0 && sb.st_nlink == 0;
+  if (fstat(b->fd, &sb) == 0) {
+    st->name_removed = sb.st_nlink == 0;
+    st->mode = (uint32_t)(sb.st_mode & 0777);
+  }
   st->probe_held = uatomic_read(&h->probe_token) != 0 &&
                    CMM_LOAD_SHARED(h->probe_deadline_ns) > now_ns;
   return 0;

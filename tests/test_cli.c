@@ -881,7 +881,7 @@ static const char *const stats_keys[] = {
     "cleared",        "restored",   "recoveries",     "board_id",
     "created_at",     "ttl_factor", "jitter_ms",      "probe_timeout_ms",
     "layout_version", "waiters",    "segment_bytes",  "name_removed",
-    "probe_held"};
+    "probe_held",     "mode"};
 
 #define STATS_KEY_COUNT (sizeof(stats_keys) / sizeof(stats_keys[0]))
 
@@ -949,6 +949,36 @@ START_TEST(test_cli_verify_consistent_board)
   CLI("--board", board, "verify");
   ck_assert_int_eq(r.status, 66);
   assert_one_error_line("not found");
+}
+END_TEST
+
+START_TEST(test_cli_unlink_keeps_foreign_segment)
+{
+  char path[128];
+  struct stat sb;
+  FILE *f;
+
+  snprintf(path, sizeof(path), "/dev/shm/%s", board);
+  f = fopen(path, "wb");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_int_gt(fputs("not a board, another program's memory", f), 0);
+  ck_assert_int_eq(fclose(f), 0);
+  CLI("--board", board, "unlink");
+  ck_assert_int_eq(r.status, 1);
+  assert_one_error_line("not an rlboard board");
+  ck_assert_int_eq(stat(path, &sb), 0);
+  ck_assert_int_eq(unlink(path), 0);
+}
+END_TEST
+
+START_TEST(test_cli_empty_board_name_rejected)
+{
+  CLI("--board", "", "create");
+  ck_assert_int_eq(r.status, 64);
+  assert_one_error_line("--board");
+  CLI("--board", "--help", "create");
+  ck_assert_int_eq(r.status, 64);
+  assert_one_error_line("'--help'");
 }
 END_TEST
 
@@ -1629,6 +1659,8 @@ static Suite *make_cli_suite(void)
   tcase_add_test(admin, test_cli_stats_missing_board);
   tcase_add_test(admin, test_cli_verify_consistent_board);
   tcase_add_test(admin, test_cli_unlink_removes_board);
+  tcase_add_test(admin, test_cli_unlink_keeps_foreign_segment);
+  tcase_add_test(admin, test_cli_empty_board_name_rejected);
   tcase_add_test(admin, test_cli_clear_by_id);
   tcase_add_test(admin, test_cli_clear_by_filters);
   tcase_add_test(admin, test_cli_clear_usage_errors);

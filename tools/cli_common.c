@@ -583,6 +583,13 @@ int cli_resolve_board(struct cli *cli)
   if (name == NULL) {
     name = getenv("RLBOARD");
     source = "RLBOARD";
+  } else if (name[0] == '\0' || name[0] == '-') {
+    /* An empty --board comes from an unset shell variable, and one that
+     * starts with '-' from a missing value before the next option: both
+     * would otherwise name a board by accident. */
+    return cli_invalid_value(cli, source, name,
+                             "must be a board name, not empty and not "
+                             "starting with '-'");
   }
   if (name == NULL || name[0] == '\0') {
     name = RLB_DEFAULT_BOARD;

@@ -120,8 +120,10 @@ static void put_stats(struct report *report, const char *name,
 {
   char board_id[17];
   char created_at[40];
+  char mode[8];
 
   snprintf(board_id, sizeof(board_id), "%016" PRIx64, stats->board_id);
+  snprintf(mode, sizeof(mode), "%04o", (unsigned)stats->mode);
   put_text(report, "name", name);
   put_uint(report, "capacity", stats->capacity);
   put_uint(report, "live", stats->live);
@@ -144,6 +146,7 @@ static void put_stats(struct report *report, const char *name,
   put_uint(report, "segment_bytes", stats->segment_bytes);
   put_bool(report, "name_removed", stats->name_removed);
   put_bool(report, "probe_held", stats->probe_held);
+  put_text(report, "mode", mode);
 }
 
 int cli_run_stats(struct cli *cli)

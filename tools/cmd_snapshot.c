@@ -114,6 +114,7 @@ static int follow_board(struct cli *cli, rlb_board **board, const char *path)
   options.ttl_factor = stats.ttl_factor;
   options.jitter_ms = stats.jitter_ms;
   options.probe_timeout_ms = stats.probe_timeout_ms;
+  options.mode = stats.mode;
   rc = rlb_open(&fresh, cli->board_name, &options);
   if (rc != 0)
     return rc;
@@ -229,9 +230,19 @@ int cli_run_snapshot(struct cli *cli)
 
 /* Subcommand: restore */
 
+/* The reason rlb_restore() gives for a valid row that found no free or
+ * expired slot. Such rows are counted and reported once at the end, since a
+ * small board can turn away tens of thousands of them. */
+static const char board_full_reason[] = "board is full of live events";
+
 static void print_skipped_row(void *context, const char *id, const char *reason)
 {
-  (void)context;
+  size_t *full_rows = context;
+
+  if (strcmp(reason, board_full_reason) == 0) {
+    (*full_rows)++;
+    return;
+  }
   fprintf(stderr, "skipped %s: %s\n", cli_quote(id != NULL ? id : "(no id)"),
           cli_quote(reason));
 }
@@ -240,8 +251,10 @@ int cli_run_restore(struct cli *cli)
 {
   const char *path = cli->args[0];
   rlb_restore_result result;
+  size_t full_rows = 0;
   struct stat file;
   rlb_board *board;
+  rlb_stats stats;
   int status = cli_require(cli, path, "FILE");
   int rc;
 
@@ -255,7 +268,9 @@ int cli_run_restore(struct cli *cli)
   if (status != 0)
     return status;
 
-  rc = rlb_restore(board, path, &result, print_skipped_row, NULL);
+  rc = rlb_restore(board, path, &result, print_skipped_row, &full_rows);
+  if (rlb_stats_get(board, &stats) != 0)
+    stats.capacity = 0;
   rlb_close(board);
   if (rc != 0) {
     cli_error_line(cli, "restore of '%s' to board '%s' failed: %s (%s)",
@@ -263,6 +278,13 @@ int cli_run_restore(struct cli *cli)
                    rlb_strerror(rc), rlb_error_name(rc));
     return cli_exit_status(rc);
   }
+  if (full_rows > 0)
+    cli_error_line(cli,
+                   "%zu valid rows did not fit: every one of the %u slots of "
+                   "board '%s' holds a live event; restore into a board "
+                   "created with a larger --capacity",
+                   full_rows, (unsigned)stats.capacity,
+                   cli_quote(cli->board_name));
   printf("restored %zu, expired %zu, duplicate %zu, invalid %zu\n",
          result.restored, result.expired, result.duplicate, result.invalid);
   return 0;

@@ -245,7 +245,10 @@ static const char restore_help[] =
     "is not on the board, keeping its times. Reports each skipped invalid\n"
     "row as 'skipped ID: REASON' on standard error and prints the line\n"
     "'restored N, expired N, duplicate N, invalid N'. Creates the board\n"
-    "with the default settings when it does not exist.\n";
+    "with the default settings (4096 events) when it does not exist; run\n"
+    "'rlboard create --capacity N' first for a larger file. A row that\n"
+    "finds every slot live is counted as invalid, and one line at the end\n"
+    "says how many did not fit.\n";
 
 static const char retry_after_help[] =
     "Usage: rlboard retry-after VALUE [--ms]\n"

@@ -110,6 +110,7 @@ class Stats(Structure):
         ("segment_bytes", c_uint64),
         ("name_removed", c_int),
         ("probe_held", c_int),
+        ("mode", c_uint32),
     ]
 
 

@@ -647,9 +647,10 @@ class StatsTest(BoardTestCase):
             "expired_reused", "cleaned", "cleared", "restored", "recoveries",
             "board_id", "created_at_us", "ttl_factor", "jitter_ms",
             "probe_timeout_ms", "layout_version", "waiters", "segment_bytes",
-            "name_removed", "probe_held",
+            "name_removed", "probe_held", "mode",
         }
         self.assertEqual(set(stats), expected_keys)
+        self.assertEqual(stats["mode"], 0o600)
         self.assertEqual(stats["capacity"], 4096)
         self.assertEqual(stats["live"], 0)
         self.assertEqual(stats["records"], 0)
