@@ -16,7 +16,8 @@ trap 'rm -rf "$logs"' EXIT
 
 # Runs ctest and keeps its output, for the summary at the end.
 run_ctest() {
-  ctest "$@" --output-on-failure 2>&1 | tee "$logs/ctest-$((++ctest_runs)).log"
+  ctest_runs=$((ctest_runs + 1))
+  ctest "$@" --output-on-failure 2>&1 | tee "$logs/ctest-$ctest_runs.log"
 }
 ctest_runs=0
 

@@ -119,6 +119,11 @@ int cli_exit_status(int rc);
 int cli_fail(const struct cli *cli, int rc, const char *action);
 int cli_fail_board_not_found(const struct cli *cli);
 void cli_log_to_stderr(void *context, int level, const char *message);
+/* Keeps the library's last error message, and prints every message too
+ * when context (the struct cli) is not NULL. */
+void cli_log_keep_error(void *context, int level, const char *message);
+/* Describes a library code, with the logged detail of a SQLite error. */
+const char *cli_describe_error(int rc);
 
 /* Command-line parsing, in cli_common.c */
 

@@ -192,10 +192,47 @@ int cli_fail(const struct cli *cli, int rc, const char *action)
     cli_error_line(cli, "invalid %s '%s': %s (%s)", option, cli_quote(value),
                    rlb_strerror(rc), rlb_error_name(rc));
   else
-    cli_error_line(cli, "%s on board '%s': %s (%s)", action,
-                   cli_quote(cli->board_name), rlb_strerror(rc),
-                   rlb_error_name(rc));
+    cli_error_line(cli, "%s on board '%s': %s", action,
+                   cli_quote(cli->board_name), cli_describe_error(rc));
   return cli_exit_status(rc);
+}
+
+/* The library's last error message, kept for cli_describe_error(). */
+static char last_library_error[256];
+
+void cli_log_keep_error(void *context, int level, const char *message)
+{
+  size_t i;
+
+  if (level == RLB_LOG_ERROR) {
+    /* The message may quote a path or a SQLite text; control characters
+     * become '?' so that the error stays on one line. */
+    snprintf(last_library_error, sizeof(last_library_error), "%s", message);
+    for (i = 0; last_library_error[i] != '\0'; i++)
+      if ((unsigned char)last_library_error[i] < 0x20 ||
+          last_library_error[i] == 0x7f)
+        last_library_error[i] = '?';
+  }
+  if (context != NULL)
+    cli_log_to_stderr(context, level, message);
+}
+
+/*
+ * Describes a library code as "message (NAME)". A SQLite error also gets
+ * the detail that the library logged with it, such as "no such column",
+ * because the code alone does not say what to fix.
+ */
+const char *cli_describe_error(int rc)
+{
+  static char text[512];
+
+  if (rc == RLB_ESQLITE && last_library_error[0] != '\0')
+    snprintf(text, sizeof(text), "%s (%s): %s", rlb_strerror(rc),
+             rlb_error_name(rc), last_library_error);
+  else
+    snprintf(text, sizeof(text), "%s (%s)", rlb_strerror(rc),
+             rlb_error_name(rc));
+  return text;
 }
 
 int cli_fail_board_not_found(const struct cli *cli)

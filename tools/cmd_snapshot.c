@@ -145,9 +145,9 @@ static int snapshot_logged(struct cli *cli, rlb_board **board, const char *path)
   if (rc == 0)
     rc = rlb_snapshot(*board, path, &result);
   if (rc != 0) {
-    cli_error_line(cli, "%s snapshot of board '%s' to '%s' failed: %s (%s)",
+    cli_error_line(cli, "%s snapshot of board '%s' to '%s' failed: %s",
                    log_time(now), cli_quote(cli->board_name), cli_quote(path),
-                   rlb_strerror(rc), rlb_error_name(rc));
+                   cli_describe_error(rc));
     return rc;
   }
   cli_error_line(cli, "%s wrote %zu event%s to '%s' in %.3f ms", log_time(now),
@@ -218,9 +218,9 @@ int cli_run_snapshot(struct cli *cli)
   rc = rlb_snapshot(board, path, &result);
   rlb_close(board);
   if (rc != 0) {
-    cli_error_line(cli, "snapshot of board '%s' to '%s' failed: %s (%s)",
+    cli_error_line(cli, "snapshot of board '%s' to '%s' failed: %s",
                    cli_quote(cli->board_name), cli_quote(path),
-                   rlb_strerror(rc), rlb_error_name(rc));
+                   cli_describe_error(rc));
     return cli_exit_status(rc);
   }
   printf("wrote %zu event%s in %.3f ms\n", result.events,
@@ -273,9 +273,9 @@ int cli_run_restore(struct cli *cli)
     stats.capacity = 0;
   rlb_close(board);
   if (rc != 0) {
-    cli_error_line(cli, "restore of '%s' to board '%s' failed: %s (%s)",
+    cli_error_line(cli, "restore of '%s' to board '%s' failed: %s",
                    cli_quote(path), cli_quote(cli->board_name),
-                   rlb_strerror(rc), rlb_error_name(rc));
+                   cli_describe_error(rc));
     return cli_exit_status(rc);
   }
   if (full_rows > 0)

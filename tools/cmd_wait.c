@@ -23,13 +23,20 @@ int cli_run_wait(struct cli *cli)
   if (status != 0 || board == NULL)
     return status;
   rc = rlb_wait(board, cli->code, cli->model, timeout, jitter);
-  rlb_close(board);
   if (rc == RLB_ETIMEDOUT) {
-    cli_error_line(cli,
-                   "timed out after %s seconds: still limited on board '%s'",
-                   cli_quote(cli->timeout_text), cli_quote(cli->board_name));
+    /* A wait also goes on while another worker holds the probe, so the
+     * message says which of the two it timed out on. */
+    int limited = rlb_check(board, cli->code, cli->model, NULL) == 1;
+
+    rlb_close(board);
+    cli_error_line(cli, "timed out after %s seconds: %s on board '%s'",
+                   cli_quote(cli->timeout_text),
+                   limited ? "still limited"
+                           : "another worker still holds the probe",
+                   cli_quote(cli->board_name));
     return EX_TEMPFAIL;
   }
+  rlb_close(board);
   if (rc != 0)
     return cli_fail(cli, rc, "failed to wait");
   return 0;

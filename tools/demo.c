@@ -874,6 +874,14 @@ static int parse_options(int argc, char **argv, struct demo_options *o)
                         0, &o->seconds);
       break;
     case 'u':
+      if (strncmp(optarg, "http://", 7) != 0 &&
+          strncmp(optarg, "https://", 8) != 0) {
+        fprintf(stderr,
+                "rlboard demo: invalid --url '%s': expected an http:// or "
+                "https:// URL\n",
+                optarg);
+        rc = -1;
+      }
       o->url = optarg;
       break;
     case 'r':

@@ -442,7 +442,6 @@ int main(int argc, char **argv)
   if (status != 0)
     return status;
 
-  if (cli.verbose)
-    rlb_set_log_callback(cli_log_to_stderr, &cli);
+  rlb_set_log_callback(cli_log_keep_error, cli.verbose ? &cli : NULL);
   return cli_finish_output(&cli, sub->run(&cli));
 }
