@@ -114,6 +114,27 @@ int rlb__read_slot(const rlb_board *b, uint32_t i, const char *code,
 /* Wakes every process in rlb_wait(): bumps wake_seq and calls FUTEX_WAKE. */
 void rlb__wake(rlb_board *b);
 
+/* Stores the key of kind kind of an event: its code and model, or NULL for
+ * "any" where the kind leaves one out. Under the lock only. */
+static inline void rlb__key_of(const rlb_slot *s, unsigned kind,
+                               const char **code, const char **model)
+{
+  *code = (kind & RLB_KEY_CODE) ? s->code : NULL;
+  *model = (kind & RLB_KEY_MODEL) ? s->model : NULL;
+}
+
+/* Returns 1 when the event in s carries the key (kind, code, model). Under
+ * the lock only, because it trusts the slot's strings to be terminated. */
+static inline int rlb__slot_has_key(const rlb_slot *s, unsigned kind,
+                                    const char *code, const char *model)
+{
+  if ((kind & RLB_KEY_CODE) && strcmp(s->code, code) != 0)
+    return 0;
+  if (kind & RLB_KEY_MODEL)
+    return s->has_model == 1 && strcmp(s->model, model) == 0;
+  return 1;
+}
+
 /* Computes the index hash of a key. code or model NULL means any. */
 uint64_t rlb__key_hash(const char *code, const char *model);
 
@@ -181,7 +202,6 @@ static inline uint64_t rlb__key_hash_n(const char *code, size_t code_len,
   h ^= h >> 29;
   return h * UINT64_C(0xff51afd7ed558ccd);
 }
-
 
 /* The index position where a key's probe run starts: the hash's high half,
  * whose bits depend on every input bit after the final multiply. */

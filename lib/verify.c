@@ -54,25 +54,6 @@ static void report(verifier *v, const char *fmt, ...)
 
 /* ---- keys --------------------------------------------------------------- */
 
-/* The key of kind kind of an event: code and model, or NULL for "any". */
-static void key_of(const rlb_slot *s, unsigned kind, const char **code,
-                   const char **model)
-{
-  *code = (kind & RLB_KEY_CODE) ? s->code : NULL;
-  *model = (kind & RLB_KEY_MODEL) ? s->model : NULL;
-}
-
-/* Returns 1 when the event in s carries the key (kind, code, model). */
-static int slot_has_key(const rlb_slot *s, unsigned kind, const char *code,
-                        const char *model)
-{
-  if ((kind & RLB_KEY_CODE) && strcmp(s->code, code) != 0)
-    return 0;
-  if (kind & RLB_KEY_MODEL)
-    return s->has_model == 1 && strcmp(s->model, model) == 0;
-  return 1;
-}
-
 /* Returns 1 when an event carries a key of this kind. */
 static int slot_has_kind(const rlb_slot *s, unsigned kind)
 {
@@ -322,7 +303,7 @@ static uint32_t index_lookup(const verifier *v, unsigned kind, const char *code,
     if (e->refs == 0)
       return RLB_NO_SLOT;
     if (e->hash == hash && e->kind == kind && slot_usable(v, e->head) &&
-        slot_has_key(&b->slots[e->head], kind, code, model))
+        rlb__slot_has_key(&b->slots[e->head], kind, code, model))
       return pos;
     pos = (pos + 1) & b->index_mask;
   }
@@ -352,7 +333,7 @@ static void check_list(verifier *v, uint32_t pos, const char *code,
              slot);
       return;
     }
-    if (!slot_has_key(&b->slots[slot], e->kind, code, model)) {
+    if (!rlb__slot_has_key(&b->slots[slot], e->kind, code, model)) {
       report(v, "index %u: list member slot %u lacks the key", pos, slot);
       return;
     }
@@ -410,7 +391,7 @@ static void check_entry(verifier *v, uint32_t pos)
            e->head);
     return;
   }
-  key_of(head, e->kind, &code, &model);
+  rlb__key_of(head, e->kind, &code, &model);
   if (e->hash != rlb__key_hash(code, model)) {
     report(v, "index %u: hash does not match the key of head slot %u", pos,
            e->head);
@@ -467,7 +448,7 @@ static void check_index(verifier *v)
                  i, listed);
         continue;
       }
-      key_of(s, kind, &code, &model);
+      rlb__key_of(s, kind, &code, &model);
       found = index_lookup(v, kind, code, model);
       if (found == RLB_NO_SLOT)
         report(v, "slot %u: key of kind %u is not in the index", i, kind);

@@ -247,25 +247,6 @@ static void heap_remove(rlb_board *b, uint32_t slot)
 
 /* ---- the key index ------------------------------------------------------ */
 
-/* The key of kind k of an event: code and model, or NULL for "any". */
-static void key_of(const rlb_slot *s, unsigned kind, const char **code,
-                   const char **model)
-{
-  *code = (kind & RLB_KEY_CODE) ? s->code : NULL;
-  *model = (kind & RLB_KEY_MODEL) ? s->model : NULL;
-}
-
-/* Returns 1 when slot s carries the key (kind, code, model). */
-static int slot_has_key(const rlb_slot *s, unsigned kind, const char *code,
-                        const char *model)
-{
-  if ((kind & RLB_KEY_CODE) && strcmp(s->code, code) != 0)
-    return 0;
-  if (kind & RLB_KEY_MODEL)
-    return s->has_model && strcmp(s->model, model) == 0;
-  return 1;
-}
-
 static rlb_link *link_of(rlb_board *b, uint32_t slot, unsigned kind)
 {
   return &b->links[(size_t)slot * 4 + kind];
@@ -283,7 +264,7 @@ static uint32_t index_find(rlb_board *b, unsigned kind, const char *code,
     if (e->refs == 0)
       return pos;
     if (e->hash == hash && e->kind == kind &&
-        slot_has_key(&b->slots[e->head], kind, code, model))
+        rlb__slot_has_key(&b->slots[e->head], kind, code, model))
       return pos;
     pos = (pos + 1) & b->index_mask;
   }
@@ -299,7 +280,7 @@ static void index_add(rlb_board *b, uint32_t slot, unsigned kind)
   uint64_t hash;
   rlb_entry *e;
 
-  key_of(s, kind, &code, &model);
+  rlb__key_of(s, kind, &code, &model);
   hash = rlb__key_hash(code, model);
   e = &b->index[index_find(b, kind, code, model, hash)];
   if (e->refs == 0) {
@@ -380,7 +361,7 @@ static void index_release(rlb_board *b, uint32_t slot, unsigned kind,
   uint32_t pos;
   rlb_entry *e;
 
-  key_of(s, kind, &code, &model);
+  rlb__key_of(s, kind, &code, &model);
   hash = rlb__key_hash(code, model);
   pos = index_find(b, kind, code, model, hash);
   e = &b->index[pos];
