@@ -4,6 +4,7 @@
 #include <check.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +41,14 @@ rlb_board *test_board_open_capacity(char *name, size_t size, uint32_t capacity)
 rlb_board *test_board_open(char *name, size_t size)
 {
   return test_board_open_capacity(name, size, RLB_CAPACITY_DEFAULT);
+}
+
+void test_segment_remove(const char *name)
+{
+  char path[RLB_NAME_MAX + 2];
+
+  snprintf(path, sizeof(path), "/%s", name[0] == '/' ? name + 1 : name);
+  shm_unlink(path);
 }
 
 void test_board_remove(rlb_board *board)

@@ -20,6 +20,11 @@ rlb_board *test_board_open(char *name, size_t size);
 /* Opens a new board with a unique name and the given capacity. */
 rlb_board *test_board_open_capacity(char *name, size_t size, uint32_t capacity);
 
+/* Removes the shared-memory segment called name, whatever it contains:
+ * rlb_unlink() leaves segments that are not boards alone, and the tests
+ * that write foreign segments must still clean them up. */
+void test_segment_remove(const char *name);
+
 /* Closes board and removes its name. */
 void test_board_remove(rlb_board *board);
 

@@ -167,7 +167,7 @@ static void teardown(void)
 
   test_board_remove(board);
   board = NULL;
-  rlb_unlink(raw_name);
+  test_segment_remove(raw_name);
   free(before);
   before = NULL;
   snprintf(command, sizeof(command), "rm -rf '%s'", dir);

@@ -41,7 +41,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-  rlb_unlink(name);
+  test_segment_remove(name);
 }
 
 static void shm_file(const char *board, char *out, size_t size)
@@ -507,7 +507,7 @@ static unsigned char *template_segment(size_t *size)
   memset(bytes, 0, *size + 4096);
   ck_assert_int_eq(pread(fd, bytes, *size, 0), (ssize_t)*size);
   close(fd);
-  rlb_unlink(tname);
+  test_segment_remove(tname);
   return bytes;
 }
 
