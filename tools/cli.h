@@ -125,6 +125,10 @@ void cli_log_keep_error(void *context, int level, const char *message);
 /* Describes a library code, with the logged detail of a SQLite error. */
 const char *cli_describe_error(int rc);
 
+/* Prints events as the table of 'rlboard list' (tools/cmd_events.c); the
+ * demo prints the board's last events with it too. */
+void cli_print_event_table(const rlb_event *events, size_t count);
+
 /* Command-line parsing, in cli_common.c */
 
 int cli_parse_global(struct cli *cli, int argc, char **argv, int *first);

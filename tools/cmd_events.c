@@ -109,7 +109,7 @@ static const char *format_cell(const rlb_event *event, int column,
 }
 
 /* Prints a table with a header line and "-" for an absent model. */
-static void print_table(const rlb_event *events, size_t count)
+void cli_print_event_table(const rlb_event *events, size_t count)
 {
   size_t widths[LIST_COLUMNS];
   char cell[128];
@@ -186,7 +186,7 @@ int cli_run_list(struct cli *cli)
   if (cli->json)
     status = print_events_json(cli, events, count);
   else
-    print_table(events, count);
+    cli_print_event_table(events, count);
   rlb_events_free(events);
   return status;
 }

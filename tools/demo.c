@@ -11,6 +11,7 @@
  * progress line every second and for the final comparison.
  */
 #include "demo.h"
+#include "cli.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -338,70 +339,6 @@ static int board_create_unique(rlb_board **board, char *name, size_t size)
   return rc;
 }
 
-enum { EVENT_COLUMNS = 8 };
-
-static const char *const event_headers[EVENT_COLUMNS] = {"id",
-                                                         "error_code",
-                                                         "model",
-                                                         "recorded_at",
-                                                         "expires_at",
-                                                         "source_job_hash",
-                                                         "duration_seconds",
-                                                         "seconds_left"};
-
-/* Formats one cell of an event line into out, or returns a field. */
-static const char *event_cell(const rlb_event *e, int column, char out[64])
-{
-  switch (column) {
-  case 0:
-    return e->id;
-  case 1:
-    return e->error_code;
-  case 2:
-    return e->has_model ? e->model : "-";
-  case 3:
-  case 4:
-    if (rlb_format_time(column == 3 ? e->recorded_at_us : e->expires_at_us,
-                        out) != 0)
-      snprintf(out, 64, "-");
-    return out;
-  case 5:
-    return e->source_job_hash;
-  case 6:
-    snprintf(out, 64, "%.3f", e->duration_seconds);
-    return out;
-  default:
-    snprintf(out, 64, "%.3f", e->seconds_left);
-    return out;
-  }
-}
-
-/* Prints events in the columns of `rlboard list`, under a header line. */
-static void print_events(const rlb_event *events, size_t count)
-{
-  size_t widths[EVENT_COLUMNS];
-  char cell[64];
-
-  for (int c = 0; c < EVENT_COLUMNS; c++) {
-    widths[c] = strlen(event_headers[c]);
-    for (size_t i = 0; i < count; i++) {
-      size_t length = strlen(event_cell(&events[i], c, cell));
-
-      if (length > widths[c])
-        widths[c] = length;
-    }
-  }
-
-  for (int c = 0; c < EVENT_COLUMNS - 1; c++)
-    printf("%-*s  ", (int)widths[c], event_headers[c]);
-  printf("%s\n", event_headers[EVENT_COLUMNS - 1]);
-  for (size_t i = 0; i < count; i++) {
-    for (int c = 0; c < EVENT_COLUMNS - 1; c++)
-      printf("%-*s  ", (int)widths[c], event_cell(&events[i], c, cell));
-    printf("%s\n", event_cell(&events[i], EVENT_COLUMNS - 1, cell));
-  }
-}
-
 /* Workers and runs */
 
 static pid_t spawn_worker(const struct demo_options *o, const char *url,
@@ -672,7 +609,7 @@ static void print_report(const struct demo_options *o, const char *url,
   if (board->event_count == 0)
     printf("(none)\n");
   else
-    print_events(board->events, board->event_count);
+    cli_print_event_table(board->events, board->event_count);
 }
 
 static json_t *json_ratio(struct worker_counters *c)
