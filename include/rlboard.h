@@ -2,7 +2,7 @@
  * rlboard: a shared-memory rate-limit board for worker processes on one
  * host.
  *
- * A board is a POSIX shared-memory segment that holds a fixed ring of
+ * A board is a POSIX shared-memory segment that contains a fixed ring of
  * rate-limit events. A worker that receives "slow down" from an API records
  * an event; every worker checks the board before each request. Writers
  * serialize on one robust process-shared mutex inside the segment. Readers
@@ -133,7 +133,7 @@ typedef struct rlb_board rlb_board;
 /*
  * Options for rlb_open(). Initialize with rlb_options_init(). Capacity, TTL
  * factor, mode, jitter and probe timeout apply only when this call creates
- * the board; an existing board keeps the settings it was created with.
+ * the board. An existing board keeps the settings it was created with.
  */
 typedef struct rlb_options {
   uint32_t flags;            /* RLB_CREATE, RLB_EXCLUSIVE */
@@ -282,16 +282,19 @@ RLB_EXPORT int rlb_record(rlb_board *board, const char *error_code,
  * Returns 1 when limited, storing the seconds left on the matching event
  * that expires last in *seconds_left (when not NULL), and 0 when clear,
  * storing 0. Costs O(1) in capacity and in the number of live events.
- * Takes no lock and writes nothing to shared memory; never blocks.
- * Errors: RLB_EINVALCODE, RLB_EINVALMODEL, RLB_EBUSY.
+ * Takes no lock and writes nothing to shared memory. While a writer is
+ * changing the board it retries a bounded number of times, then scans the
+ * slots instead of waiting (O(capacity), for example after a writer died
+ * and before the next writer repairs the board).
+ * Errors: RLB_EINVALCODE, RLB_EINVALMODEL.
  */
 RLB_EXPORT int rlb_check(rlb_board *board, const char *error_code,
                          const char *model, double *seconds_left);
 
 /*
  * Lists the live events that match the filters (NULL matches any value),
- * the one that expires last first. On success *events holds *count events
- * in memory that the caller frees with rlb_events_free(); with no match
+ * the one that expires last first. On success *events points to *count
+ * events, which the caller frees with rlb_events_free(). With no match
  * *events is NULL and *count 0. Takes no lock; a slot that a writer is
  * changing is read again, and skipped if it stays half-written.
  * Errors: RLB_EINVALCODE, RLB_EINVALMODEL, -ENOMEM.

@@ -41,7 +41,7 @@ typedef struct geometry {
 } geometry;
 
 /*
- * The index holds at most 3 keys per event plus the key that matches
+ * The index contains at most 3 keys per event plus the key that matches
  * everything. Eight entries per slot keep its load at or below one half.
  */
 static void compute_geometry(uint32_t capacity, geometry *g)
@@ -94,7 +94,7 @@ int rlb_name_check(const char *name)
   return 0;
 }
 
-/* Writes "/name" into out, which holds RLB_NAME_MAX + 2 bytes. */
+/* Writes "/name" into out, which has room for RLB_NAME_MAX + 2 bytes. */
 static void shm_path(const char *name, char *out)
 {
   out[0] = '/';

@@ -38,7 +38,7 @@
 #define RLB_SLOT_FREE 0u
 #define RLB_SLOT_LIVE 1u
 
-/* Key kinds: which filters a key answers. */
+/* Key kinds: the filters that a key matches. */
 #define RLB_KEY_ANY 0u        /* no code, no model */
 #define RLB_KEY_CODE 1u       /* code, any model */
 #define RLB_KEY_MODEL 2u      /* any code, model */
@@ -138,7 +138,7 @@ typedef struct rlb_slot {
  * (0 marks an empty entry); head is one of them, whose strings identify the
  * key. max_expires_ns is the latest expiry among those events whenever it
  * lies in the future; once it has passed it may also be that of an event
- * already removed, which answers "clear" all the same.
+ * already removed, for which a check returns clear all the same.
  */
 typedef struct rlb_entry {
   uint32_t head;

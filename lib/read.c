@@ -5,9 +5,9 @@
  *
  * A check reads one index entry between two equal, even values of
  * board_seq. A list copies each slot between two equal, even values of the
- * slot's own counter. Both retry a bounded number of times; a check that
- * never sees a quiet board falls back to scanning the slots, and a slot that
- * stays half-written (its writer died) is skipped.
+ * slot's own counter. Both retry a bounded number of times. A check that
+ * never reads a quiet board falls back to scanning the slots, and a list
+ * skips a slot that stays half-written because its writer died.
  */
 #include <errno.h>
 #include <sched.h>

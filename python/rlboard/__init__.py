@@ -367,7 +367,8 @@ class Board:
 
         None for a filter matches any value. A given model does not match
         events recorded without one. The library reads the board without
-        taking its write lock, so a check never waits for a writer.
+        taking its write lock, so a check does not wait for the lock to be
+        free.
         """
         code_bytes = _encode(error_code, "error_code", _lib.EINVALCODE)
         model_bytes = _encode(model, "model", _lib.EINVALMODEL)
